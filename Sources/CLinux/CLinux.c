@@ -1,0 +1,128 @@
+#include "CLinux.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+int c_epoll_create1(int flags) { return epoll_create1(flags); }
+
+int c_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token) {
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = events;
+    ev.data.u64 = token;
+    return epoll_ctl(epfd, op, fd, &ev);
+}
+
+int c_epoll_wait(int epfd, uint32_t *events, uint64_t *tokens, int maxevents, int timeout_ms) {
+    struct epoll_event buffer[256];
+    if (maxevents > 256) maxevents = 256;
+    int n = epoll_wait(epfd, buffer, maxevents, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        events[i] = buffer[i].events;
+        tokens[i] = buffer[i].data.u64;
+    }
+    return n;
+}
+
+int c_signalfd_for(const int *signals, int count, int flags) {
+    sigset_t mask;
+    sigemptyset(&mask);
+    for (int i = 0; i < count; i++) sigaddset(&mask, signals[i]);
+    // Blocked signals stay pending for the signalfd instead of running a handler.
+    if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0) return -1;
+    return signalfd(-1, &mask, flags);
+}
+
+int c_signalfd_read(int fd, int32_t *pid_out) {
+    struct signalfd_siginfo info;
+    for (;;) {
+        ssize_t n = read(fd, &info, sizeof info);
+        if (n == (ssize_t)sizeof info) {
+            if (pid_out) *pid_out = (int32_t)info.ssi_pid;
+            return (int)info.ssi_signo;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        return -1;
+    }
+}
+
+int c_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int c_accept4(int fd, char *peer, int peer_len, int flags) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    int client = accept4(fd, (struct sockaddr *)&addr, &len, flags);
+    if (client >= 0 && peer && peer_len > 0) {
+        peer[0] = 0;
+        char host[INET6_ADDRSTRLEN] = {0};
+        int port = 0;
+        if (addr.ss_family == AF_INET) {
+            struct sockaddr_in *in = (struct sockaddr_in *)&addr;
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            port = ntohs(in->sin_port);
+        } else if (addr.ss_family == AF_INET6) {
+            struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&addr;
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            port = ntohs(in6->sin6_port);
+        }
+        snprintf(peer, (size_t)peer_len, "%s:%d", host, port);
+    }
+    return client;
+}
+
+int c_wait_status(int status, int *code) {
+    if (WIFEXITED(status)) { *code = WEXITSTATUS(status); return 0; }
+    if (WIFSIGNALED(status)) { *code = WTERMSIG(status); return 1; }
+    return -1;
+}
+
+int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+            const int *fd_map, int fd_map_count, int new_process_group) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    int rc = posix_spawn_file_actions_init(&actions);
+    if (rc != 0) return rc;
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) { posix_spawn_file_actions_destroy(&actions); return rc; }
+
+    // dup2 clears close-on-exec on the target, so only the mapped fds survive exec.
+    for (int i = 0; i < fd_map_count && rc == 0; i++) {
+        int source = fd_map[2 * i], target = fd_map[2 * i + 1];
+        // glibc >= 2.29 clears FD_CLOEXEC even when source == target (BZ #23640), as POSIX now requires.
+        rc = posix_spawn_file_actions_adddup2(&actions, source, target);
+    }
+
+    sigset_t empty, all;
+    sigemptyset(&empty);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+    if (new_process_group) flags |= POSIX_SPAWN_SETPGROUP;
+    if (rc == 0) rc = posix_spawnattr_setsigmask(&attr, &empty);
+    if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
+    if (rc == 0 && new_process_group) rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
+    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    return rc;
+}
+
+int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds) {
+    struct rlimit limit;
+    if (address_space_bytes > 0) {
+        limit.rlim_cur = limit.rlim_max = address_space_bytes;
+        if (setrlimit(RLIMIT_AS, &limit) != 0) return -1;
+    }
+    if (cpu_seconds > 0) {
+        limit.rlim_cur = cpu_seconds;
+        limit.rlim_max = cpu_seconds + 1;
+        if (setrlimit(RLIMIT_CPU, &limit) != 0) return -1;
+    }
+    return 0;
+}

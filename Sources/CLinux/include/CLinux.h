@@ -1,0 +1,51 @@
+// Linux-only syscalls that Glibc's Swift module does not export, behind thin
+// `c_`-prefixed wrappers. _GNU_SOURCE comes from Package.swift's cSettings:
+// defining it here would change the headers the Glibc module already built.
+#ifndef CLINUX_H
+#define CLINUX_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/// epoll_create1(2).
+int c_epoll_create1(int flags);
+/// epoll_ctl(2) with the event mask and a 64-bit token.
+int c_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t token);
+/// epoll_wait(2) into parallel arrays of masks and tokens (Swift need not know the packed struct layout).
+int c_epoll_wait(int epfd, uint32_t *events, uint64_t *tokens, int maxevents, int timeout_ms);
+
+/// signalfd(2) over the given signal numbers (count of them), after blocking them with sigprocmask.
+int c_signalfd_for(const int *signals, int count, int flags);
+/// Reads one signalfd_siginfo; returns the signal number, 0 for none (EAGAIN), -1 on error.
+int c_signalfd_read(int fd, int32_t *pid_out);
+
+/// pipe2(2).
+int c_pipe2(int fds[2], int flags);
+/// accept4(2), discarding the peer address; the peer's IPv4/IPv6 text goes to `peer` (may be truncated).
+int c_accept4(int fd, char *peer, int peer_len, int flags);
+
+/// Decodes a wait(2) status: returns 0 and sets *code when the child exited,
+/// 1 and sets *code to the signal when it was killed, -1 otherwise (stopped or continued).
+int c_wait_status(int status, int *code);
+
+/// Spawns `path` with posix_spawn: `fd_map` holds pairs (source, target) that are dup2'ed in order,
+/// the child gets an empty signal mask, default dispositions and its own process group (pgroup 0).
+/// Returns 0 and the pid, or the errno-style code posix_spawn* returned.
+int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+            const int *fd_map, int fd_map_count, int new_process_group);
+
+/// Sets RLIMIT_AS / RLIMIT_CPU (value 0 means leave it alone).
+int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds);
+
+#endif

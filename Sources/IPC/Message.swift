@@ -1,0 +1,200 @@
+/// The messages supervisor and worker exchange, one per frame.
+public enum Message: Equatable, Sendable {
+    /// Worker -> supervisor: started and waiting for work.
+    case ready(Ready)
+    /// Supervisor -> worker: run one attempt of a job.
+    case run(Run)
+    /// Worker -> supervisor: how the attempt went.
+    case result(Result)
+    /// Supervisor -> worker: finish and exit.
+    case stop
+
+    /// The kind byte of each message in the frame header.
+    public enum Kind: UInt8, Sendable {
+        case ready = 1
+        case run = 2
+        case result = 3
+        case stop = 4
+    }
+
+    /// A worker announcing itself.
+    public struct Ready: Equatable, Sendable {
+        /// The worker's process id.
+        public var pid: Int32
+        /// The protocol version the worker speaks.
+        public var protocolVersion: UInt8
+        /// Creates a ready message.
+        public init(pid: Int32, protocolVersion: UInt8 = FrameHeader.currentVersion) {
+            self.pid = pid
+            self.protocolVersion = protocolVersion
+        }
+    }
+
+    /// One attempt of a job.
+    public struct Run: Equatable, Sendable {
+        /// The job's id.
+        public var jobID: String
+        /// The attempt number, from 1.
+        public var attempt: UInt32
+        /// The job's payload bytes.
+        public var payload: [UInt8]
+        /// Time the attempt may take, in milliseconds; the supervisor kills the worker past it.
+        public var timeoutMilliseconds: UInt64
+        /// Creates a run message.
+        public init(jobID: String, attempt: UInt32, payload: [UInt8], timeoutMilliseconds: UInt64) {
+            self.jobID = jobID
+            self.attempt = attempt
+            self.payload = payload
+            self.timeoutMilliseconds = timeoutMilliseconds
+        }
+    }
+
+    /// The outcome of one attempt.
+    public struct Result: Equatable, Sendable {
+        /// The job's id, echoed from `run`.
+        public var jobID: String
+        /// The attempt number, echoed from `run`.
+        public var attempt: UInt32
+        /// Whether the handler succeeded.
+        public var ok: Bool
+        /// The result on success, the error message on failure.
+        public var output: [UInt8]
+        /// How long the handler ran, in microseconds.
+        public var durationMicroseconds: UInt64
+        /// Creates a result message.
+        public init(jobID: String, attempt: UInt32, ok: Bool, output: [UInt8], durationMicroseconds: UInt64) {
+            self.jobID = jobID
+            self.attempt = attempt
+            self.ok = ok
+            self.output = output
+            self.durationMicroseconds = durationMicroseconds
+        }
+    }
+
+    /// The message's kind.
+    public var kind: Kind {
+        switch self {
+        case .ready: return .ready
+        case .run: return .run
+        case .result: return .result
+        case .stop: return .stop
+        }
+    }
+
+    /// Appends the whole frame (header and body) to `buffer`.
+    public func encode(into buffer: inout [UInt8]) {
+        let headerStart = buffer.count
+        FrameHeader(kind: kind.rawValue, length: 0).encode(into: &buffer)
+        let bodyStart = buffer.count
+        switch self {
+        case .ready(let ready):
+            buffer.appendBigEndian(ready.pid)
+            buffer.append(ready.protocolVersion)
+        case .run(let run):
+            buffer.appendField(Array(run.jobID.utf8))
+            buffer.appendBigEndian(run.attempt)
+            buffer.appendBigEndian(run.timeoutMilliseconds)
+            buffer.appendField(run.payload)
+        case .result(let result):
+            buffer.appendField(Array(result.jobID.utf8))
+            buffer.appendBigEndian(result.attempt)
+            buffer.append(result.ok ? 1 : 0)
+            buffer.appendBigEndian(result.durationMicroseconds)
+            buffer.appendField(result.output)
+        case .stop:
+            break
+        }
+        let length = UInt32(buffer.count - bodyStart)
+        var lengthBytes: [UInt8] = []
+        lengthBytes.appendBigEndian(length)
+        buffer.replaceSubrange((headerStart + 4)..<(headerStart + 8), with: lengthBytes)
+    }
+
+    /// The whole frame as a new array.
+    public var encoded: [UInt8] {
+        var buffer: [UInt8] = []
+        encode(into: &buffer)
+        return buffer
+    }
+
+    /// Decodes a frame body of the given kind.
+    public static func decode(kind: UInt8, body: ArraySlice<UInt8>) throws(FrameError) -> Message {
+        guard let kind = Kind(rawValue: kind) else { throw .unknownKind(kind) }
+        var reader = BodyReader(body: body)
+        let message: Message
+        switch kind {
+        case .ready:
+            let pid: Int32 = try reader.integer("pid")
+            let version = try reader.byte("protocol_version")
+            message = .ready(Ready(pid: pid, protocolVersion: version))
+        case .run:
+            let jobID = try reader.string("job_id")
+            let attempt: UInt32 = try reader.integer("attempt")
+            let timeout: UInt64 = try reader.integer("timeout_ms")
+            let payload = try reader.field("payload")
+            message = .run(Run(jobID: jobID, attempt: attempt, payload: payload, timeoutMilliseconds: timeout))
+        case .result:
+            let jobID = try reader.string("job_id")
+            let attempt: UInt32 = try reader.integer("attempt")
+            let flag = try reader.byte("ok")
+            guard flag <= 1 else { throw .invalidField("ok") }
+            let duration: UInt64 = try reader.integer("duration_us")
+            let output = try reader.field("output")
+            message = .result(
+                Result(jobID: jobID, attempt: attempt, ok: flag == 1, output: output, durationMicroseconds: duration))
+        case .stop:
+            message = .stop
+        }
+        guard reader.isAtEnd else { throw .invalidField("trailing bytes after \(kind)") }
+        return message
+    }
+}
+
+extension Array where Element == UInt8 {
+    /// Appends a length-prefixed (UInt32) byte field.
+    fileprivate mutating func appendField(_ bytes: [UInt8]) {
+        appendBigEndian(UInt32(bytes.count))
+        append(contentsOf: bytes)
+    }
+}
+
+/// Reads fixed-width integers and length-prefixed fields from a frame body.
+private struct BodyReader {
+    let body: ArraySlice<UInt8>
+    var index: Int
+
+    init(body: ArraySlice<UInt8>) {
+        self.body = body
+        self.index = body.startIndex
+    }
+
+    var isAtEnd: Bool { index == body.endIndex }
+
+    mutating func byte(_ field: String) throws(FrameError) -> UInt8 {
+        guard index < body.endIndex else { throw .truncated(field: field) }
+        defer { index += 1 }
+        return body[index]
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_ field: String) throws(FrameError) -> T {
+        let size = MemoryLayout<T>.size
+        guard body.endIndex - index >= size else { throw .truncated(field: field) }
+        var value: T = 0
+        for offset in 0..<size { value = value << 8 | T(truncatingIfNeeded: body[index + offset]) }
+        index += size
+        return value
+    }
+
+    mutating func field(_ field: String) throws(FrameError) -> [UInt8] {
+        let length: UInt32 = try integer(field)
+        guard body.endIndex - index >= Int(length) else { throw .truncated(field: field) }
+        defer { index += Int(length) }
+        return Array(body[index..<(index + Int(length))])
+    }
+
+    mutating func string(_ name: String) throws(FrameError) -> String {
+        let bytes = try field(name)
+        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalidField(name) }
+        return text
+    }
+}

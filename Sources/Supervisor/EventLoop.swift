@@ -1,0 +1,100 @@
+import CLinux
+import Glibc
+
+/// Identifies one registration of a descriptor with the loop. Tokens are never reused, so an event
+/// still in the current batch for a descriptor that was closed (and its number reused) finds no handler.
+typealias EventToken = UInt64
+
+/// One epoll instance and a timer queue, run on the calling thread.
+///
+/// Handlers receive the epoll event mask. Timers fire after I/O in each iteration; `afterIteration`
+/// runs last, which is where the supervisor flushes the journal and then the responses that waited on it.
+final class EventLoop {
+    /// Readable (level-triggered).
+    static let readable = UInt32(EPOLLIN.rawValue)
+    /// Writable (level-triggered).
+    static let writable = UInt32(EPOLLOUT.rawValue)
+    /// Error on the descriptor (for a pipe write end: the reader is gone).
+    static let error = UInt32(EPOLLERR.rawValue)
+    /// Peer hung up or error.
+    static let hangup = UInt32(EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue)
+
+    private let epoll: FileDescriptor
+    private var handlers: [EventToken: (UInt32) -> Void] = [:]
+    private var nextToken: EventToken = 1
+    private var timers = TimerQueue()
+    private var events = [UInt32](repeating: 0, count: 256)
+    private var tokens = [UInt64](repeating: 0, count: 256)
+    private let clock: Clock
+
+    /// Runs at the end of every iteration, after I/O handlers and timers.
+    var afterIteration: () -> Void = {}
+
+    /// Creates the epoll instance.
+    init(clock: Clock = SystemClock()) throws(SystemError) {
+        self.epoll = try Epoll.create()
+        self.clock = clock
+    }
+
+    deinit { Posix.close(epoll) }
+
+    /// The current monotonic time.
+    var now: Milliseconds { clock.monotonicMilliseconds() }
+
+    /// Watches `fd` for `events`, calling `handler` with the ready mask.
+    @discardableResult
+    func register(_ fd: FileDescriptor, events: UInt32, _ handler: @escaping (UInt32) -> Void) throws(SystemError)
+        -> EventToken
+    {
+        let token = nextToken
+        nextToken += 1
+        try Epoll.ctl(epoll, EPOLL_CTL_ADD, fd, events: events, token: token)
+        handlers[token] = handler
+        return token
+    }
+
+    /// Changes the events watched for a registration.
+    func modify(_ fd: FileDescriptor, token: EventToken, events: UInt32) {
+        // Only fails for a descriptor that is not registered, which would be a bug.
+        try! Epoll.ctl(epoll, EPOLL_CTL_MOD, fd, events: events, token: token)
+    }
+
+    /// Stops watching `fd`; call before closing it.
+    func unregister(_ fd: FileDescriptor, token: EventToken) {
+        handlers[token] = nil
+        try? Epoll.ctl(epoll, EPOLL_CTL_DEL, fd, events: 0, token: 0)
+    }
+
+    /// Runs `action` at `deadline` (monotonic milliseconds).
+    @discardableResult
+    func schedule(at deadline: Milliseconds, _ action: @escaping () -> Void) -> TimerID {
+        timers.schedule(at: deadline, action)
+    }
+
+    /// Runs `action` after `delay` milliseconds.
+    @discardableResult
+    func schedule(after delay: Milliseconds, _ action: @escaping () -> Void) -> TimerID {
+        timers.schedule(at: now + delay, action)
+    }
+
+    /// Cancels a timer.
+    func cancel(_ timer: TimerID?) {
+        if let timer { timers.cancel(timer) }
+    }
+
+    /// Waits for events (or the next timer), runs their handlers, due timers, then `afterIteration`.
+    func runOnce() throws(SystemError) {
+        var timeout: CInt = -1
+        if let deadline = timers.nextDeadline() {
+            timeout = CInt(clamping: max(0, deadline - now))
+        }
+        let count = try Epoll.wait(epoll, events: &events, tokens: &tokens, timeoutMilliseconds: timeout)
+        for index in 0..<count {
+            handlers[tokens[index]]?(events[index])
+        }
+        for action in timers.popDue(now: now) {
+            action()
+        }
+        afterIteration()
+    }
+}

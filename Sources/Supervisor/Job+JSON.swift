@@ -1,0 +1,37 @@
+extension Job {
+    /// Appends the job record as the API shows it (ARCHITECTURE.md, "Job record").
+    func appendJSON(to buffer: inout [UInt8]) {
+        buffer.appendASCII("{\"id\":")
+        buffer.appendJSONString(id)
+        buffer.appendASCII(",\"state\":\"")
+        buffer.append(contentsOf: state.rawValue.utf8)
+        buffer.appendASCII("\",\"attempts\":")
+        buffer.appendDecimal(attempts)
+        buffer.appendASCII(",\"max_retries\":")
+        buffer.appendDecimal(maxRetries)
+        buffer.appendASCII(",\"last_error\":")
+        appendOptional(lastError, to: &buffer)
+        buffer.appendASCII(",\"result\":")
+        appendOptional(result, to: &buffer)
+        buffer.appendASCII(",\"created_at\":")
+        buffer.appendJSONString(rfc3339(milliseconds: createdAt))
+        buffer.appendASCII(",\"updated_at\":")
+        buffer.appendJSONString(rfc3339(milliseconds: updatedAt))
+        buffer.appendASCII(",\"next_attempt_at\":")
+        appendOptional(nextAttemptAt.map { rfc3339(milliseconds: $0) }, to: &buffer)
+        buffer.append(UInt8(ascii: "}"))
+    }
+
+    /// The record as a JSON document with a trailing newline.
+    var jsonBody: [UInt8] {
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(256 + id.utf8.count + (result?.utf8.count ?? 0) + (lastError?.utf8.count ?? 0))
+        appendJSON(to: &buffer)
+        buffer.append(UInt8(ascii: "\n"))
+        return buffer
+    }
+
+    private func appendOptional(_ text: String?, to buffer: inout [UInt8]) {
+        if let text { buffer.appendJSONString(text) } else { buffer.appendASCII("null") }
+    }
+}

@@ -1,0 +1,114 @@
+/// Where a job is in its lifecycle (ARCHITECTURE.md, "Job lifecycle").
+enum JobState: String, CaseIterable {
+    case queued, running, done, failed, canceled
+
+    /// Whether the job will never run again.
+    var isFinished: Bool { self == .done || self == .failed || self == .canceled }
+}
+
+/// One job and its history, as the API shows it.
+struct Job {
+    /// Client-chosen id, 1-128 bytes.
+    let id: String
+    /// The payload handed to the handler.
+    let payload: String
+    /// At most `maxRetries + 1` attempts.
+    let maxRetries: Int
+    /// Acceptance order, for FIFO and "newest first" listings.
+    let sequence: UInt64
+    /// Wall-clock acceptance time, epoch milliseconds.
+    let createdAt: Int64
+
+    /// Current state.
+    private(set) var state: JobState = .queued
+    /// Attempts started so far.
+    private(set) var attempts = 0
+    /// Why the last attempt failed (or "canceled").
+    private(set) var lastError: String?
+    /// The handler's output on success.
+    private(set) var result: String?
+    /// Wall-clock time of the last change, epoch milliseconds.
+    private(set) var updatedAt: Int64
+    /// When a retry-waiting job becomes runnable (wall clock, epoch milliseconds); nil otherwise.
+    private(set) var nextAttemptAt: Int64?
+
+    /// A freshly accepted job.
+    init(id: String, payload: String, maxRetries: Int, sequence: UInt64, now: Int64) {
+        self.id = id
+        self.payload = payload
+        self.maxRetries = maxRetries
+        self.sequence = sequence
+        self.createdAt = now
+        self.updatedAt = now
+    }
+
+    /// Whether a resubmission with this content is the same job (idempotent enqueue).
+    func hasSameContent(payload: String, maxRetries: Int) -> Bool {
+        self.payload == payload && self.maxRetries == maxRetries
+    }
+}
+
+/// A transition the lifecycle does not allow from the job's current state.
+struct InvalidTransition: Error, Equatable {
+    /// The state the job was in.
+    let from: JobState
+    /// The event that was refused.
+    let event: String
+}
+
+/// What a failed attempt led to.
+enum AttemptOutcome: Equatable {
+    /// Queued again; runnable after `delay` milliseconds.
+    case retry(delay: Milliseconds)
+    /// No attempts left: the job is `failed`.
+    case failed
+}
+
+extension Job {
+    /// queued -> running: an attempt starts.
+    mutating func start(now: Int64) throws(InvalidTransition) {
+        guard state == .queued else { throw InvalidTransition(from: state, event: "start") }
+        state = .running
+        attempts += 1
+        nextAttemptAt = nil
+        updatedAt = now
+    }
+
+    /// running -> done.
+    mutating func succeed(result: String, now: Int64) throws(InvalidTransition) {
+        guard state == .running else { throw InvalidTransition(from: state, event: "succeed") }
+        state = .done
+        self.result = result
+        updatedAt = now
+    }
+
+    /// running -> queued (attempts left, runnable after `retryDelay`) or running -> failed.
+    mutating func failAttempt(error: String, retryDelay: Milliseconds, now: Int64) throws(InvalidTransition)
+        -> AttemptOutcome
+    {
+        guard state == .running else { throw InvalidTransition(from: state, event: "fail") }
+        lastError = error
+        updatedAt = now
+        if attempts <= maxRetries {
+            state = .queued
+            nextAttemptAt = now + retryDelay
+            return .retry(delay: retryDelay)
+        }
+        state = .failed
+        return .failed
+    }
+
+    /// queued/running -> canceled; finished jobs refuse.
+    mutating func cancel(now: Int64) throws(InvalidTransition) {
+        guard !state.isFinished else { throw InvalidTransition(from: state, event: "cancel") }
+        state = .canceled
+        lastError = "canceled"
+        nextAttemptAt = nil
+        updatedAt = now
+    }
+
+    /// A retry-waiting job's backoff has elapsed: it is plainly queued again.
+    mutating func becomeRunnable() {
+        nextAttemptAt = nil
+    }
+}

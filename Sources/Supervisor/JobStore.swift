@@ -1,0 +1,132 @@
+/// Every job the supervisor knows, the FIFO of runnable ones, and retention of finished ones.
+///
+/// Pure bookkeeping, no I/O: the supervisor decides when to call it. Lifecycle rules live in `Job`.
+struct JobStore {
+    /// Finished jobs kept for lookup; the oldest are dropped past this.
+    var maximumFinished: Int
+
+    private(set) var jobs: [String: Job] = [:]
+    /// Runnable job ids in order. Entries whose job is no longer runnable are skipped when popped.
+    private var runnable = Deque<String>()
+    /// Finished job ids, oldest first, for retention.
+    private var finished = Deque<(id: String, sequence: UInt64)>()
+    /// Every job id in acceptance order (with its sequence, to tell a resubmitted id from its old entry).
+    private var acceptanceOrder: [(id: String, sequence: UInt64)] = []
+    private var nextSequence: UInt64 = 1
+
+    /// Jobs accepted and not yet started: runnable plus waiting for a retry.
+    private(set) var queuedCount = 0
+    /// Jobs whose attempt is in a worker now.
+    private(set) var runningCount = 0
+
+    /// Creates an empty store.
+    init(maximumFinished: Int) {
+        self.maximumFinished = maximumFinished
+    }
+
+    /// The job with this id.
+    subscript(id: String) -> Job? { jobs[id] }
+
+    /// Records a new queued job at the back of the FIFO.
+    mutating func accept(id: String, payload: String, maxRetries: Int, now: Int64) -> Job {
+        let job = Job(id: id, payload: payload, maxRetries: maxRetries, sequence: nextSequence, now: now)
+        nextSequence += 1
+        jobs[id] = job
+        acceptanceOrder.append((id, job.sequence))
+        runnable.append(id)
+        queuedCount += 1
+        return job
+    }
+
+    /// Whether any job is waiting to run now.
+    var hasRunnable: Bool { !runnable.isEmpty }
+
+    /// Pops the oldest runnable job and starts its next attempt.
+    mutating func startNext(now: Int64) -> Job? {
+        while let id = runnable.popFirst() {
+            guard var job = jobs[id], job.state == .queued, job.nextAttemptAt == nil else { continue }
+            try! job.start(now: now)  // checked just above: a queued job may always start
+            jobs[id] = job
+            queuedCount -= 1
+            runningCount += 1
+            return job
+        }
+        return nil
+    }
+
+    /// Ends a running attempt successfully.
+    mutating func succeed(id: String, result: String, now: Int64) throws(InvalidTransition) -> Job {
+        try update(id) { (job: inout Job) throws(InvalidTransition) in try job.succeed(result: result, now: now) }
+        runningCount -= 1
+        finish(id)
+        return jobs[id]!
+    }
+
+    /// Ends a running attempt with an error: the job waits `retryDelay` for its next attempt, or fails.
+    mutating func failAttempt(id: String, error: String, retryDelay: Milliseconds, now: Int64)
+        throws(InvalidTransition) -> AttemptOutcome
+    {
+        var outcome = AttemptOutcome.failed
+        try update(id) { (job: inout Job) throws(InvalidTransition) in
+            outcome = try job.failAttempt(error: error, retryDelay: retryDelay, now: now)
+        }
+        runningCount -= 1
+        if case .retry = outcome {
+            queuedCount += 1
+        } else {
+            finish(id)
+        }
+        return outcome
+    }
+
+    /// A retry-waiting job's backoff elapsed: put it at the back of the FIFO. Ignored if it was canceled.
+    mutating func makeRunnable(id: String) {
+        guard var job = jobs[id], job.state == .queued, job.nextAttemptAt != nil else { return }
+        job.becomeRunnable()
+        jobs[id] = job
+        runnable.append(id)
+    }
+
+    /// Cancels a queued or running job; returns the state it was in.
+    mutating func cancel(id: String, now: Int64) throws(InvalidTransition) -> JobState {
+        guard let previous = jobs[id]?.state else { throw InvalidTransition(from: .canceled, event: "cancel") }
+        try update(id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: now) }
+        if previous == .queued { queuedCount -= 1 } else { runningCount -= 1 }
+        finish(id)
+        return previous
+    }
+
+    /// Jobs newest first, optionally only in `state`, at most `limit`.
+    func list(state: JobState?, limit: Int) -> [Job] {
+        var result: [Job] = []
+        for entry in acceptanceOrder.reversed() {
+            guard let job = jobs[entry.id], job.sequence == entry.sequence else { continue }
+            if let state, job.state != state { continue }
+            result.append(job)
+            if result.count == limit { break }
+        }
+        return result
+    }
+
+    /// Counts of jobs per state (finished ones as retained).
+    var finishedCount: Int { finished.count }
+
+    private mutating func update(_ id: String, _ change: (inout Job) throws(InvalidTransition) -> Void)
+        throws(InvalidTransition)
+    {
+        guard var job = jobs[id] else { throw InvalidTransition(from: .canceled, event: "update of unknown job") }
+        try change(&job)
+        jobs[id] = job
+    }
+
+    private mutating func finish(_ id: String) {
+        finished.append((id, jobs[id]!.sequence))
+        while finished.count > maximumFinished, let oldest = finished.popFirst() {
+            if jobs[oldest.id]?.sequence == oldest.sequence { jobs[oldest.id] = nil }
+        }
+        // Retention dropped entries from `jobs`; drop their acceptance entries once they dominate.
+        if acceptanceOrder.count > 2 * jobs.count + 1024 {
+            acceptanceOrder.removeAll { jobs[$0.id]?.sequence != $0.sequence }
+        }
+    }
+}

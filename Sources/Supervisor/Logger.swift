@@ -1,0 +1,98 @@
+import Glibc
+
+/// A value in a log line.
+enum LogValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral {
+    case string(String)
+    case integer(Int64)
+    case double(Double)
+    case bool(Bool)
+    case null
+
+    init(stringLiteral value: String) { self = .string(value) }
+    init(integerLiteral value: Int64) { self = .integer(value) }
+    init(booleanLiteral value: Bool) { self = .bool(value) }
+
+    /// A string, or null when nil.
+    static func optional(_ text: String?) -> LogValue { text.map(LogValue.string) ?? .null }
+    /// An integer of any width.
+    static func int<T: BinaryInteger>(_ value: T) -> LogValue { .integer(Int64(value)) }
+}
+
+/// Writes one JSON object per line to stderr: `{"ts":...,"level":...,"event":..., fields...}`.
+///
+/// Writes are blocking and synchronous: a line is either whole on stderr or not written, and ordering
+/// matches the order of events on the loop.
+final class Logger {
+    /// Lines below this level are dropped.
+    var level: LogLevel
+    private let clock = SystemClock()
+    private var line: [UInt8] = []
+
+    /// Creates a logger at `level`.
+    init(level: LogLevel) {
+        self.level = level
+        line.reserveCapacity(512)
+    }
+
+    /// Whether a line at `level` would be written (to skip building costly fields).
+    @inline(__always)
+    func enabled(_ level: LogLevel) -> Bool { level >= self.level }
+
+    /// Logs at debug level.
+    func debug(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        write(.debug, event, fields)
+    }
+
+    /// Logs at info level.
+    func info(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        write(.info, event, fields)
+    }
+
+    /// Logs at warn level.
+    func warn(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        write(.warn, event, fields)
+    }
+
+    /// Logs at error level.
+    func error(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        write(.error, event, fields)
+    }
+
+    private func write(_ level: LogLevel, _ event: StaticString, _ fields: KeyValuePairs<String, LogValue>) {
+        guard enabled(level) else { return }
+        line.removeAll(keepingCapacity: true)
+        line.appendASCII("{\"ts\":")
+        line.appendJSONString(rfc3339(milliseconds: clock.wallMilliseconds()))
+        line.appendASCII(",\"level\":")
+        line.appendJSONString(level.rawValue)
+        line.appendASCII(",\"event\":\"")
+        event.withUTF8Buffer { line.append(contentsOf: $0) }
+        line.append(UInt8(ascii: "\""))
+        for (key, value) in fields {
+            line.append(UInt8(ascii: ","))
+            line.appendJSONString(key)
+            line.append(UInt8(ascii: ":"))
+            switch value {
+            case .string(let text): line.appendJSONString(text)
+            case .integer(let number): line.appendDecimal(number)
+            case .double(let number): line.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
+            case .bool(let flag): line.append(contentsOf: (flag ? "true" : "false").utf8)
+            case .null: line.appendASCII("null")
+            }
+        }
+        line.appendASCII("}\n")
+        line.withUnsafeBytes { bytes in
+            var offset = 0
+            while offset < bytes.count {
+                let written = Glibc.write(2, bytes.baseAddress! + offset, bytes.count - offset)
+                if written > 0 {
+                    offset += written
+                } else if written == -1 && errno == EINTR {
+                    continue
+                } else {
+                    return  // stderr gone or full and non-blocking: drop the line rather than stall the loop
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,159 @@
+/// The HTTP routes of ARCHITECTURE.md's API table.
+extension Supervisor {
+    /// Answers one request. Never throws: every failure is an error response that says what was wrong.
+    func respond(to request: HTTPRequest) -> HTTPResponse {
+        guard let segments = request.pathSegments else {
+            return .error(400, "request path has an invalid percent-encoding")
+        }
+        switch segments.first {
+        case "enqueue" where segments.count == 1:
+            return request.method == "POST" ? enqueueRoute(request) : methodNotAllowed("POST")
+        case "jobs" where segments.count == 1:
+            return request.method == "GET" ? listJobsRoute(request) : methodNotAllowed("GET")
+        case "jobs" where segments.count == 2:
+            switch request.method {
+            case "GET": return jobRoute(id: segments[1])
+            case "DELETE": return cancelRoute(id: segments[1])
+            default: return methodNotAllowed("GET, DELETE")
+            }
+        case "healthz" where segments.count == 1:
+            return request.method == "GET" ? healthRoute() : methodNotAllowed("GET")
+        case "readyz" where segments.count == 1:
+            return request.method == "GET" ? readinessRoute() : methodNotAllowed("GET")
+        case "workers" where segments.count == 1:
+            return request.method == "GET" ? workersRoute() : methodNotAllowed("GET")
+        default:
+            return .error(404, "no route for \(request.path)")
+        }
+    }
+
+    private func methodNotAllowed(_ allowed: String) -> HTTPResponse {
+        HTTPResponse.error(405, "method not allowed; use \(allowed)").withHeader("Allow", allowed)
+    }
+
+    // MARK: Jobs
+
+    private func enqueueRoute(_ request: HTTPRequest) -> HTTPResponse {
+        let submission: EnqueueRequest
+        do throws(HTTPError) {
+            submission = try EnqueueRequest(body: request.body, maximumPayloadBytes: config.maxPayloadBytes)
+        } catch {
+            return .error(error)
+        }
+        do throws(EnqueueRefusal) {
+            let (job, created) = try enqueue(
+                id: submission.id, payload: submission.payload, maxRetries: submission.maxRetries)
+            return HTTPResponse.json(created ? 202 : 200, job.jsonBody)
+                .withHeader("Location", "/jobs/" + HTTPRequest.percentEncode(pathSegment: job.id))
+        } catch {
+            switch error {
+            case .conflict:
+                return .error(409, "job \(submission.id) already exists with a different payload or max_retries")
+            case .queueFull:
+                return HTTPResponse.error(503, "queue is full (\(config.queueSize) jobs waiting); retry later")
+                    .withHeader("Retry-After", "1")
+            case .draining:
+                return HTTPResponse.error(503, "shutting down; not accepting jobs")
+                    .withHeader("Retry-After", "5")
+            }
+        }
+    }
+
+    private func jobRoute(id: String) -> HTTPResponse {
+        guard let job = store[id] else { return .error(404, "no job with id \(id)") }
+        return .json(200, job.jsonBody)
+    }
+
+    private func cancelRoute(id: String) -> HTTPResponse {
+        guard let job = store[id] else { return .error(404, "no job with id \(id)") }
+        do throws(InvalidTransition) {
+            return .json(200, try cancel(id: id).jsonBody)
+        } catch {
+            return .error(409, "job \(id) already finished (\(job.state.rawValue)); nothing to cancel")
+        }
+    }
+
+    private func listJobsRoute(_ request: HTTPRequest) -> HTTPResponse {
+        guard let items = request.queryItems else { return .error(400, "query string has an invalid encoding") }
+        var state: JobState?
+        var limit = 100
+        for (name, value) in items {
+            switch name {
+            case "state":
+                guard let parsed = JobState(rawValue: value) else {
+                    let names = JobState.allCases.map(\.rawValue).joined(separator: ", ")
+                    return .error(400, "state must be one of \(names); got \"\(value)\"")
+                }
+                state = parsed
+            case "limit":
+                guard let parsed = Int(value), (1...10_000).contains(parsed) else {
+                    return .error(400, "limit must be an integer from 1 to 10000; got \"\(value)\"")
+                }
+                limit = parsed
+            default:
+                continue  // unknown parameters are ignored, like unknown JSON fields
+            }
+        }
+        var body: [UInt8] = []
+        body.appendASCII("{\"jobs\":[")
+        for (index, job) in store.list(state: state, limit: limit).enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            job.appendJSON(to: &body)
+        }
+        body.appendASCII("]}\n")
+        return .json(200, body)
+    }
+
+    // MARK: Service
+
+    private func healthRoute() -> HTTPResponse {
+        var body: [UInt8] = []
+        body.appendASCII("{\"status\":\"ok\",\"draining\":")
+        body.append(contentsOf: (draining ? "true" : "false").utf8)
+        body.appendASCII(",\"workers_alive\":")
+        body.appendDecimal(liveWorkerCount)
+        body.appendASCII(",\"queued\":")
+        body.appendDecimal(store.queuedCount)
+        body.appendASCII(",\"running\":")
+        body.appendDecimal(store.runningCount)
+        body.appendASCII("}\n")
+        return .json(200, body)
+    }
+
+    private func readinessRoute() -> HTTPResponse {
+        if draining { return .error(503, "shutting down") }
+        if liveWorkerCount == 0 { return .error(503, "no worker is alive") }
+        return .json(200, Array("{\"status\":\"ready\"}\n".utf8))
+    }
+
+    private func workersRoute() -> HTTPResponse {
+        var body: [UInt8] = []
+        body.appendASCII("{\"target\":")
+        body.appendDecimal(targetWorkers)
+        body.appendASCII(",\"workers\":[")
+        for (index, slot) in slots.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.appendASCII("{\"slot\":")
+            body.appendDecimal(slot.index)
+            body.appendASCII(",\"pid\":")
+            if let pid = slot.pid { body.appendDecimal(pid) } else { body.appendASCII("null") }
+            body.appendASCII(",\"state\":\"")
+            body.append(contentsOf: slot.state.rawValue.utf8)
+            body.appendASCII("\",\"job\":")
+            if let job = slot.assignment?.jobID { body.appendJSONString(job) } else { body.appendASCII("null") }
+            body.appendASCII(",\"jobs_run\":")
+            body.appendDecimal(slot.jobsRun)
+            body.appendASCII(",\"restarts\":")
+            body.appendDecimal(slot.restarts)
+            body.appendASCII(",\"started_at\":")
+            if let started = slot.startedAtWall {
+                body.appendJSONString(rfc3339(milliseconds: started))
+            } else {
+                body.appendASCII("null")
+            }
+            body.append(UInt8(ascii: "}"))
+        }
+        body.appendASCII("]}\n")
+        return .json(200, body)
+    }
+}

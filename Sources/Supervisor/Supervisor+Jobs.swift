@@ -1,0 +1,121 @@
+import Glibc
+import IPC
+
+/// Moving jobs through workers: dispatch, outcomes, retries, cancellation.
+extension Supervisor {
+    /// Why an enqueue was refused before it reached the store.
+    enum EnqueueRefusal: Error {
+        /// Same id, different content.
+        case conflict(Job)
+        /// The queue holds `queue_size` jobs.
+        case queueFull
+        /// SIGINT/SIGTERM received.
+        case draining
+    }
+
+    /// Accepts a job, or returns the existing identical one (`created` false).
+    func enqueue(id: String, payload: String, maxRetries: Int) throws(EnqueueRefusal) -> (job: Job, created: Bool) {
+        if let existing = store[id] {
+            guard existing.hasSameContent(payload: payload, maxRetries: maxRetries) else { throw .conflict(existing) }
+            return (existing, false)
+        }
+        guard !draining else { throw .draining }
+        guard store.queuedCount < config.queueSize else { throw .queueFull }
+        let job = store.accept(id: id, payload: payload, maxRetries: maxRetries, now: clock.wallMilliseconds())
+        logger.debug("job_accepted", ["id": .string(id), "max_retries": .int(maxRetries)])
+        needsDispatch = true
+        return (job, true)
+    }
+
+    /// Hands runnable jobs to idle workers, oldest job first.
+    func dispatch() {
+        guard !draining, store.hasRunnable else { return }
+        for slot in slots where slot.state == .idle && !slot.stopWhenIdle {
+            guard let job = store.startNext(now: clock.wallMilliseconds()) else { return }
+            start(job, on: slot)
+        }
+    }
+
+    private func start(_ job: Job, on slot: WorkerSlot) {
+        let timeout = Milliseconds(config.jobTimeoutMs)
+        let deadline = loop.schedule(after: timeout) { [unowned self, unowned slot] in
+            guard slot.assignment?.jobID == job.id, slot.assignment?.attempt == job.attempts else { return }
+            logger.warn("job_timeout", ["id": .string(job.id), "attempt": .int(job.attempts), "pid": .int(slot.pid ?? 0)])
+            kill(slot, reason: "timeout after \(timeout) ms")
+        }
+        slot.state = .busy
+        slot.assignment = WorkerSlot.Assignment(
+            jobID: job.id, attempt: job.attempts, startedAt: loop.now, deadlineTimer: deadline)
+        logger.debug("job_started", ["id": .string(job.id), "attempt": .int(job.attempts), "slot": .int(slot.index)])
+        send(
+            .run(
+                Message.Run(
+                    jobID: job.id, attempt: UInt32(job.attempts), payload: Array(job.payload.utf8),
+                    timeoutMilliseconds: UInt64(timeout))), to: slot)
+    }
+
+    /// A `result` frame for the slot's current attempt.
+    func attemptCompleted(_ slot: WorkerSlot, result: Message.Result) {
+        guard let assignment = slot.assignment else { return }
+        loop.cancel(assignment.deadlineTimer)
+        slot.assignment = nil
+        slot.jobsRun += 1
+        let output = String(decoding: result.output, as: UTF8.self)
+        if result.ok {
+            if let job = try? store.succeed(id: assignment.jobID, result: output, now: clock.wallMilliseconds()) {
+                logger.info(
+                    "job_done",
+                    [
+                        "id": .string(job.id), "attempt": .int(job.attempts),
+                        "duration_ms": .double(Double(result.durationMicroseconds) / 1000),
+                    ])
+            }
+        } else {
+            attemptFailed(jobID: assignment.jobID, attempt: assignment.attempt, error: output)
+        }
+        workerFinishedJob(slot)
+    }
+
+    /// The worker is free again: take the next job, or stop if it was asked to.
+    private func workerFinishedJob(_ slot: WorkerSlot) {
+        if slot.stopWhenIdle || slot.retireOnExit {
+            sendStop(slot)
+        } else {
+            slot.state = .idle
+            needsDispatch = true
+        }
+    }
+
+    /// Charges a failed attempt: the job is retried after a backoff or fails for good.
+    /// Ignored when the job is no longer running that attempt (canceled meanwhile).
+    func attemptFailed(jobID: String, attempt: Int, error: String) {
+        guard let job = store[jobID], job.state == .running, job.attempts == attempt else { return }
+        let delay = backoff.delay(afterAttempts: attempt)
+        let now = clock.wallMilliseconds()
+        guard let outcome = try? store.failAttempt(id: jobID, error: error, retryDelay: delay, now: now) else { return }
+        switch outcome {
+        case .retry(let delay):
+            logger.info(
+                "job_retry",
+                ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error), "delay_ms": .int(delay)])
+            retryTimers[jobID] = loop.schedule(after: delay) { [unowned self] in
+                retryTimers[jobID] = nil
+                store.makeRunnable(id: jobID)
+                needsDispatch = true
+            }
+        case .failed:
+            logger.info("job_failed", ["id": .string(jobID), "attempts": .int(attempt), "error": .string(error)])
+        }
+    }
+
+    /// Cancels a queued or running job; a running job's worker is killed and replaced.
+    func cancel(id: String) throws(InvalidTransition) -> Job {
+        let previous = try store.cancel(id: id, now: clock.wallMilliseconds())
+        loop.cancel(retryTimers.removeValue(forKey: id))
+        if previous == .running, let slot = slots.first(where: { $0.assignment?.jobID == id }) {
+            kill(slot, reason: "job canceled")
+        }
+        logger.info("job_canceled", ["id": .string(id), "was": .string(previous.rawValue)])
+        return store[id]!
+    }
+}

@@ -1,0 +1,214 @@
+import Glibc
+import IPC
+
+/// The master process: one event loop that accepts jobs, hands them to workers and keeps the pool alive.
+///
+/// Like gunicorn's Arbiter, this file is the table of contents: run the loop, react to signals, reap
+/// children, keep the worker count, stop gracefully. Each step delegates to an extension:
+/// `Supervisor+Workers` (spawn, pipes, frames), `Supervisor+Jobs` (dispatch, outcomes, retries),
+/// `Supervisor+API` (HTTP routes).
+final class Supervisor {
+    /// The effective configuration.
+    var config: Config
+    /// JSON-lines logger on stderr.
+    let logger: Logger
+    /// The event loop every descriptor and timer lives on.
+    let loop: EventLoop
+    /// Wall-clock source for records.
+    let clock: Clock
+    /// Every job.
+    var store: JobStore
+    /// Retry delays.
+    var backoff: Backoff
+    /// The worker pool, one slot per position.
+    var slots: [WorkerSlot] = []
+    /// Slot of each live child.
+    var slotByPID: [pid_t: WorkerSlot] = [:]
+    /// Workers wanted (WORKERS, changed by SIGTTIN/SIGTTOU).
+    var targetWorkers: Int
+    /// Path of `prefork-worker`.
+    let workerPath: String
+    /// /dev/null, the workers' stdin.
+    let devNull: FileDescriptor
+    /// The HTTP front end.
+    var server: HTTPServer!
+    /// Backoff timers of retry-waiting jobs, to cancel them with the job.
+    var retryTimers: [String: TimerID] = [:]
+    /// Set when a job or a worker became available; dispatch runs once per loop iteration.
+    var needsDispatch = false
+    /// SIGINT/SIGTERM received: no new jobs, finish running ones, exit.
+    private(set) var draining = false
+    /// The loop exits when this is set.
+    private var finished = false
+    private var signalFD: FileDescriptor?
+    private var signalToken: EventToken = 0
+    private var shutdownTimer: TimerID?
+
+    /// Signals read from the signalfd instead of running handlers.
+    static let handledSignals: [CInt] = [SIGINT, SIGTERM, SIGCHLD, SIGHUP, SIGTTIN, SIGTTOU]
+
+    /// Builds the supervisor; nothing starts until `run()`.
+    init(config: Config, workerPath: String, logger: Logger, clock: Clock = SystemClock()) throws(SystemError) {
+        self.config = config
+        self.logger = logger
+        self.clock = clock
+        self.loop = try EventLoop(clock: clock)
+        self.store = JobStore(maximumFinished: config.retentionMaxFinished)
+        self.backoff = Backoff(config: config)
+        self.targetWorkers = config.workers
+        self.workerPath = workerPath
+        self.devNull = try Posix.open("/dev/null", O_RDWR)
+    }
+
+    /// Listens, starts the workers, and runs the loop until a graceful stop completes. Returns the exit code.
+    func run(listenAddress: Socket.Address) throws(SystemError) -> Int32 {
+        Posix.ignoreSIGPIPE()
+        let signalFD = try SignalFD.create(Supervisor.handledSignals)
+        self.signalFD = signalFD
+        signalToken = try loop.register(signalFD, events: EventLoop.readable) { [unowned self] _ in
+            self.handleSignals()
+        }
+        server = try HTTPServer(address: listenAddress, supervisor: self)
+        logger.info(
+            "listening",
+            [
+                "addr": .string(server.boundAddress.description), "workers": .int(targetWorkers),
+                "queue_size": .int(config.queueSize), "pid": .int(getpid()),
+            ])
+        manageWorkers()
+        loop.afterIteration = { [unowned self] in self.endOfIteration() }
+        while !finished {
+            try loop.runOnce()
+        }
+        server.close()
+        loop.unregister(signalFD, token: signalToken)
+        Posix.close(signalFD)
+        logger.info("shutdown_complete", ["queued_jobs_left": .int(store.queuedCount)])
+        return 0
+    }
+
+    /// Work batched per iteration: hand out jobs, then send the responses produced during it.
+    private func endOfIteration() {
+        if needsDispatch {
+            needsDispatch = false
+            dispatch()
+        }
+        server.flush()
+    }
+
+    // MARK: Signals
+
+    /// Drains the signalfd; Linux coalesces repeated signals, so each handler copes with "one or more".
+    private func handleSignals() {
+        guard let signalFD else { return }
+        while let signal = try? SignalFD.read(signalFD) {
+            switch signal {
+            case SIGCHLD: reapChildren()
+            case SIGINT, SIGTERM: stop(signal: signal)
+            case SIGTTIN: scaleWorkers(by: 1)
+            case SIGTTOU: scaleWorkers(by: -1)
+            case SIGHUP: reloadConfiguration()
+            default: break
+            }
+        }
+    }
+
+    // MARK: Children
+
+    /// Reaps every exited child (`waitpid(-1, WNOHANG)` until none) and settles its slot.
+    func reapChildren() {
+        while let (pid, status) = Posix.reapAny() {
+            guard let slot = slotByPID.removeValue(forKey: pid) else {
+                logger.debug("reaped_unknown_child", ["pid": .int(pid), "status": .string(status.description)])
+                continue
+            }
+            workerExited(slot, status: status)
+        }
+        manageWorkers()
+        finishShutdownIfIdle()
+    }
+
+    /// Spawns workers for slots that have none and should, and retires slots past the target.
+    func manageWorkers() {
+        guard !draining else { return }
+        while slots.filter({ $0.state != .retired }).count < targetWorkers {
+            let slot = slots.first(where: { $0.state == .retired && !$0.isAlive }) ?? newSlot()
+            slot.state = .restarting
+            slot.retireOnExit = false
+            slot.quickDeaths = 0
+            spawnWorker(in: slot)
+        }
+    }
+
+    private func newSlot() -> WorkerSlot {
+        let slot = WorkerSlot(index: slots.count)
+        slots.append(slot)
+        return slot
+    }
+
+    /// SIGTTIN / SIGTTOU: one worker more or fewer (never fewer than one).
+    private func scaleWorkers(by change: Int) {
+        guard !draining else { return }
+        let target = max(1, targetWorkers + change)
+        logger.info("workers_scaled", ["from": .int(targetWorkers), "to": .int(target)])
+        if target < targetWorkers, let slot = slots.last(where: { $0.state != .retired }) {
+            retire(slot)
+        }
+        targetWorkers = target
+        manageWorkers()
+    }
+
+    /// SIGHUP. Reloading the config file arrives with the operations work (issue 4); until then say so.
+    private func reloadConfiguration() {
+        logger.warn("reload_unsupported", ["message": "SIGHUP received; config reload is not implemented yet"])
+    }
+
+    // MARK: Stopping
+
+    /// SIGINT/SIGTERM: the first starts a graceful drain, a second kills what still runs.
+    private func stop(signal: CInt) {
+        if draining {
+            logger.warn("shutdown_forced", ["signal": .string(signalName(signal))])
+            killAllWorkers(reason: "killed at shutdown (second \(signalName(signal)))")
+            return
+        }
+        draining = true
+        logger.info(
+            "shutdown_started",
+            [
+                "signal": .string(signalName(signal)), "running_jobs": .int(store.runningCount),
+                "timeout_ms": .int(config.shutdownTimeoutMs),
+            ])
+        for slot in slots { retire(slot) }
+        shutdownTimer = loop.schedule(after: Milliseconds(config.shutdownTimeoutMs)) { [unowned self] in
+            logger.warn("shutdown_timeout", ["timeout_ms": .int(config.shutdownTimeoutMs)])
+            killAllWorkers(reason: "killed at shutdown after \(config.shutdownTimeoutMs) ms")
+        }
+        finishShutdownIfIdle()
+    }
+
+    /// Ends the loop once draining and every child has been reaped.
+    private func finishShutdownIfIdle() {
+        guard draining, !finished, slots.allSatisfy({ !$0.isAlive }) else { return }
+        loop.cancel(shutdownTimer)
+        finished = true
+    }
+
+    private func killAllWorkers(reason: String) {
+        for slot in slots where slot.isAlive {
+            kill(slot, reason: reason)
+        }
+    }
+
+    /// Whether the service takes new jobs (not draining).
+    var isAccepting: Bool { !draining }
+}
+
+extension Backoff {
+    /// The backoff configured by `backoff.*`.
+    init(config: Config) {
+        self.init(
+            baseMilliseconds: Milliseconds(config.backoffBaseMs), maximumMilliseconds: Milliseconds(config.backoffMaxMs),
+            jitter: config.backoffJitter)
+    }
+}
