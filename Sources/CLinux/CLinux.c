@@ -126,3 +126,7 @@ int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds) {
     }
     return 0;
 }
+int c_flock(int fd, int operation) { return flock(fd, operation); }
+
+#include <sys/prctl.h>
+int c_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0); }

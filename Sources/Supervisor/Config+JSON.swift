@@ -54,6 +54,7 @@ extension Config {
             ("queue_size", .integer(\.queueSize)),
             ("data_dir", .string(\.dataDir)),
             ("journal.fsync", .word(\.journalFsync)),
+            ("journal.compact_bytes", .integer(\.journalCompactBytes)),
             ("job_timeout_ms", .integer(\.jobTimeoutMs)),
             ("shutdown_timeout_ms", .integer(\.shutdownTimeoutMs)),
             ("backoff.base_ms", .integer(\.backoffBaseMs)),

@@ -43,6 +43,8 @@ struct Config: Equatable {
     var dataDir = "data"
     /// When the journal is fsynced (`journal.fsync`).
     var journalFsync: FsyncMode = .batch
+    /// The journal is compacted to its live records once it grows past this many bytes (and is mostly dead).
+    var journalCompactBytes = 67_108_864
     /// A running job is killed after this long (`job_timeout_ms`), >= 1.
     var jobTimeoutMs = 30_000
     /// How long a graceful shutdown waits for running jobs (`shutdown_timeout_ms`), >= 0.
@@ -190,6 +192,7 @@ extension Config {
         try Self.check("http.idle_timeout_ms", httpIdleTimeoutMs, atLeast: 1)
         try Self.check("http.header_timeout_ms", httpHeaderTimeoutMs, atLeast: 1)
         try Self.check("retention.max_finished", retentionMaxFinished, atLeast: 0)
+        try Self.check("journal.compact_bytes", journalCompactBytes, atLeast: 4096)
         if let authToken, authToken.isEmpty {
             throw .outOfRange(key: "auth_token", message: "must not be empty (use null to disable auth)")
         }

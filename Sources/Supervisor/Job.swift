@@ -7,7 +7,7 @@ enum JobState: String, CaseIterable {
 }
 
 /// One job and its history, as the API shows it.
-struct Job {
+struct Job: Equatable {
     /// Client-chosen id, 1-128 bytes.
     let id: String
     /// The payload handed to the handler.
@@ -40,6 +40,24 @@ struct Job {
         self.sequence = sequence
         self.createdAt = now
         self.updatedAt = now
+    }
+
+    /// A job exactly as the journal recorded it.
+    init(
+        restoring id: String, payload: String, maxRetries: Int, sequence: UInt64, createdAt: Int64, state: JobState,
+        attempts: Int, lastError: String?, result: String?, updatedAt: Int64, nextAttemptAt: Int64?
+    ) {
+        self.id = id
+        self.payload = payload
+        self.maxRetries = maxRetries
+        self.sequence = sequence
+        self.createdAt = createdAt
+        self.state = state
+        self.attempts = attempts
+        self.lastError = lastError
+        self.result = result
+        self.updatedAt = updatedAt
+        self.nextAttemptAt = nextAttemptAt
     }
 
     /// Whether a resubmission with this content is the same job (idempotent enqueue).
@@ -93,6 +111,24 @@ extension Job {
             state = .queued
             nextAttemptAt = now + retryDelay
             return .retry(delay: retryDelay)
+        }
+        state = .failed
+        return .failed
+    }
+
+    /// running -> queued/failed for an attempt cut short by the supervisor itself dying (found on replay).
+    ///
+    /// The attempt stays counted, but such an attempt gets one grace attempt beyond `maxRetries`: a job
+    /// that was merely running during a crash still completes, while one that kills the supervisor every
+    /// time fails after `maxRetries + 2` attempts instead of looping forever.
+    mutating func interrupt(error: String, now: Int64) throws(InvalidTransition) -> AttemptOutcome {
+        guard state == .running else { throw InvalidTransition(from: state, event: "interrupt") }
+        lastError = error
+        updatedAt = now
+        if attempts <= maxRetries + 1 {
+            state = .queued
+            nextAttemptAt = nil
+            return .retry(delay: 0)
         }
         state = .failed
         return .failed

@@ -38,6 +38,28 @@ struct JobStore {
         return job
     }
 
+    /// Puts back a job rebuilt from the journal (callers restore in acceptance order). A retry-waiting job
+    /// is not runnable until `makeRunnable`.
+    mutating func restore(_ job: Job) {
+        jobs[job.id] = job
+        acceptanceOrder.append((job.id, job.sequence))
+        nextSequence = max(nextSequence, job.sequence + 1)
+        switch job.state {
+        case .queued:
+            queuedCount += 1
+            if job.nextAttemptAt == nil { runnable.append(job.id) }
+        case .running:
+            runningCount += 1
+        case .done, .failed, .canceled:
+            finish(job.id)
+        }
+    }
+
+    /// Every job, in acceptance order (what compaction writes).
+    var jobsInAcceptanceOrder: [Job] {
+        acceptanceOrder.compactMap { entry in jobs[entry.id].flatMap { $0.sequence == entry.sequence ? $0 : nil } }
+    }
+
     /// Whether any job is waiting to run now.
     var hasRunnable: Bool { !runnable.isEmpty }
 

@@ -22,6 +22,8 @@ extension Supervisor {
         guard !draining else { throw .draining }
         guard store.queuedCount < config.queueSize else { throw .queueFull }
         let job = store.accept(id: id, payload: payload, maxRetries: maxRetries, now: clock.wallMilliseconds())
+        journal.append(
+            .accepted(id: id, payload: payload, maxRetries: maxRetries, sequence: job.sequence, at: job.createdAt))
         logger.debug("job_accepted", ["id": .string(id), "max_retries": .int(maxRetries)])
         needsDispatch = true
         return (job, true)
@@ -32,6 +34,7 @@ extension Supervisor {
         guard !draining, store.hasRunnable else { return }
         for slot in slots where slot.state == .idle && !slot.stopWhenIdle {
             guard let job = store.startNext(now: clock.wallMilliseconds()) else { return }
+            journal.append(.started(id: job.id, attempt: job.attempts, at: job.updatedAt))
             start(job, on: slot)
         }
     }
@@ -63,6 +66,7 @@ extension Supervisor {
         let output = String(decoding: result.output, as: UTF8.self)
         if result.ok {
             if let job = try? store.succeed(id: assignment.jobID, result: output, now: clock.wallMilliseconds()) {
+                journal.append(.succeeded(id: job.id, result: output, at: job.updatedAt))
                 logger.info(
                     "job_done",
                     [
@@ -95,22 +99,31 @@ extension Supervisor {
         guard let outcome = try? store.failAttempt(id: jobID, error: error, retryDelay: delay, now: now) else { return }
         switch outcome {
         case .retry(let delay):
+            journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: now + delay, at: now))
             logger.info(
                 "job_retry",
                 ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error), "delay_ms": .int(delay)])
-            retryTimers[jobID] = loop.schedule(after: delay) { [unowned self] in
-                retryTimers[jobID] = nil
-                store.makeRunnable(id: jobID)
-                needsDispatch = true
-            }
+            scheduleRetry(jobID: jobID, delay: delay)
         case .failed:
+            journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: nil, at: now))
             logger.info("job_failed", ["id": .string(jobID), "attempts": .int(attempt), "error": .string(error)])
+        }
+    }
+
+    /// Makes a retry-waiting job runnable after its backoff.
+    func scheduleRetry(jobID: String, delay: Milliseconds) {
+        retryTimers[jobID] = loop.schedule(after: delay) { [unowned self] in
+            retryTimers[jobID] = nil
+            store.makeRunnable(id: jobID)
+            needsDispatch = true
         }
     }
 
     /// Cancels a queued or running job; a running job's worker is killed and replaced.
     func cancel(id: String) throws(InvalidTransition) -> Job {
-        let previous = try store.cancel(id: id, now: clock.wallMilliseconds())
+        let now = clock.wallMilliseconds()
+        let previous = try store.cancel(id: id, now: now)
+        journal.append(.canceled(id: id, at: now))
         loop.cancel(retryTimers.removeValue(forKey: id))
         if previous == .running, let slot = slots.first(where: { $0.assignment?.jobID == id }) {
             kill(slot, reason: "job canceled")

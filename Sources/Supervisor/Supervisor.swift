@@ -32,6 +32,12 @@ final class Supervisor {
     let devNull: FileDescriptor
     /// The HTTP front end.
     var server: HTTPServer!
+    /// The durable record of every job.
+    let journal: Journal
+    /// What the journal held at start.
+    private var recovery: Journal.Recovery?
+    /// The journal is compacted when it grows past this size.
+    private var compactionThreshold: Int
     /// Backoff timers of retry-waiting jobs, to cancel them with the job.
     var retryTimers: [String: TimerID] = [:]
     /// Set when a job or a worker became available; dispatch runs once per loop iteration.
@@ -48,7 +54,10 @@ final class Supervisor {
     static let handledSignals: [CInt] = [SIGINT, SIGTERM, SIGCHLD, SIGHUP, SIGTTIN, SIGTTOU]
 
     /// Builds the supervisor; nothing starts until `run()`.
-    init(config: Config, workerPath: String, logger: Logger, clock: Clock = SystemClock()) throws(SystemError) {
+    init(
+        config: Config, workerPath: String, logger: Logger, journal: Journal, recovery: Journal.Recovery,
+        clock: Clock = SystemClock()
+    ) throws(SystemError) {
         self.config = config
         self.logger = logger
         self.clock = clock
@@ -58,6 +67,9 @@ final class Supervisor {
         self.targetWorkers = config.workers
         self.workerPath = workerPath
         self.devNull = try Posix.open("/dev/null", O_RDWR)
+        self.journal = journal
+        self.recovery = recovery
+        self.compactionThreshold = config.journalCompactBytes
     }
 
     /// Listens, starts the workers, and runs the loop until a graceful stop completes. Returns the exit code.
@@ -68,6 +80,7 @@ final class Supervisor {
         signalToken = try loop.register(signalFD, events: EventLoop.readable) { [unowned self] _ in
             self.handleSignals()
         }
+        try restoreJobs()
         server = try HTTPServer(address: listenAddress, supervisor: self)
         logger.info(
             "listening",
@@ -81,19 +94,84 @@ final class Supervisor {
             try loop.runOnce()
         }
         server.close()
+        journal.close()
         loop.unregister(signalFD, token: signalToken)
         Posix.close(signalFD)
         logger.info("shutdown_complete", ["queued_jobs_left": .int(store.queuedCount)])
         return 0
     }
 
-    /// Work batched per iteration: hand out jobs, then send the responses produced during it.
+    /// Work batched per iteration: hand out jobs, make this iteration's records durable with one sync
+    /// (group commit), and only then send the responses produced during it.
     private func endOfIteration() {
         if needsDispatch {
             needsDispatch = false
             dispatch()
         }
+        do throws(SystemError) {
+            try journal.commit()
+            if journal.size > compactionThreshold { try compactJournal() }
+        } catch {
+            journalFailed(error)
+        }
         server.flush()
+    }
+
+    // MARK: Journal
+
+    /// Rebuilds the jobs the journal holds, then rewrites it to just them (charging interrupted attempts).
+    private func restoreJobs() throws(SystemError) {
+        guard let recovery else { return }
+        self.recovery = nil
+        if let damage = recovery.damage {
+            logger.warn(
+                "journal_truncated",
+                [
+                    "reason": .string(damage), "offset": .int(recovery.damageOffset),
+                    "dropped_bytes": .int(recovery.droppedBytes),
+                ])
+        }
+        let (jobs, problems) = JournalReplay.rebuild(recovery.records, now: clock.wallMilliseconds())
+        for problem in problems { logger.warn("journal_record_skipped", ["problem": .string(problem)]) }
+        let now = clock.wallMilliseconds()
+        for job in jobs {
+            store.restore(job)
+            if job.state == .queued, let retryAt = job.nextAttemptAt {
+                scheduleRetry(jobID: job.id, delay: max(0, retryAt - now))
+            }
+        }
+        logger.info(
+            "journal_replayed",
+            [
+                "path": .string(journal.path), "records": .int(recovery.records.count), "jobs": .int(store.jobs.count),
+                "queued": .int(store.queuedCount),
+            ])
+        try compactJournal()
+        needsDispatch = true
+    }
+
+    /// Rewrites the journal to the live jobs. The next compaction waits until the file has doubled, so at
+    /// least half of what it rewrites then is dead.
+    private func compactJournal() throws(SystemError) {
+        let started = monotonicMicroseconds()
+        let before = journal.size
+        try journal.rewrite(store.jobsInAcceptanceOrder.map(JournalRecord.snapshot))
+        compactionThreshold = max(config.journalCompactBytes, 2 * journal.size)
+        logger.info(
+            "journal_compacted",
+            [
+                "bytes_before": .int(before), "bytes_after": .int(journal.size),
+                "duration_ms": .double(Double(monotonicMicroseconds() - started) / 1000),
+            ])
+    }
+
+    /// The journal cannot be written: nothing more can be promised durable. Stop without answering this
+    /// iteration's requests (their clients see the connection drop, not a 202), kill the workers, exit 1.
+    private func journalFailed(_ error: SystemError) -> Never {
+        logger.error("journal_write_failed", ["error": .string(error.description), "path": .string(journal.path)])
+        for slot in slots where slot.isAlive { kill(slot, reason: "journal failure") }
+        while let _ = Posix.reapAny() {}
+        exit(1)
     }
 
     // MARK: Signals

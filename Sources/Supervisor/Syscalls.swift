@@ -223,3 +223,67 @@ enum SignalFD {
         return signal == 0 ? nil : signal
     }
 }
+
+/// File calls the journal needs.
+extension Posix {
+    /// Writes all of `bytes` to a blocking descriptor.
+    static func writeAll(_ fd: FileDescriptor, _ bytes: [UInt8]) throws(SystemError) {
+        var offset = 0
+        while offset < bytes.count {
+            let start = offset
+            let result = try syscall(blocking: true) {
+                bytes.withUnsafeBytes { Glibc.write(fd.rawValue, $0.baseAddress! + start, $0.count - start) }
+            }
+            if case .processed(let written) = result { offset += written }
+        }
+    }
+
+    /// fdatasync(2): the data (and the size) are on disk.
+    static func fdatasync(_ fd: FileDescriptor) throws(SystemError) {
+        _ = try syscall(blocking: true) { Glibc.fdatasync(fd.rawValue) }
+    }
+
+    /// fsync(2), also for directories (a rename is durable once its directory is synced).
+    static func fsync(_ fd: FileDescriptor) throws(SystemError) {
+        _ = try syscall(blocking: true) { Glibc.fsync(fd.rawValue) }
+    }
+
+    /// ftruncate(2).
+    static func ftruncate(_ fd: FileDescriptor, _ length: Int) throws(SystemError) {
+        _ = try syscall(blocking: true) { Glibc.ftruncate(fd.rawValue, off_t(length)) }
+    }
+
+    /// rename(2).
+    static func rename(_ from: String, _ to: String) throws(SystemError) {
+        _ = try syscall(blocking: true) { Glibc.rename(from, to) }
+    }
+
+    /// flock(LOCK_EX | LOCK_NB): false when another process holds the lock.
+    static func tryLockExclusive(_ fd: FileDescriptor) throws(SystemError) -> Bool {
+        let result = try syscall { c_flock(fd.rawValue, LOCK_EX | LOCK_NB) }
+        if case .processed = result { return true }
+        return false
+    }
+
+    /// mkdir -p.
+    static func makeDirectories(_ path: String) throws(SystemError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if Glibc.mkdir(prefix, 0o755) == -1 && errno != EEXIST { throw SystemError(call: "mkdir(\(prefix))") }
+        }
+    }
+
+    /// The whole content of a file read from the current offset to its end.
+    static func readToEnd(_ fd: FileDescriptor) throws(SystemError) -> [UInt8] {
+        var content: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let result = try syscall(blocking: true) {
+                chunk.withUnsafeMutableBytes { Glibc.read(fd.rawValue, $0.baseAddress, $0.count) }
+            }
+            guard case .processed(let count) = result, count > 0 else { return content }
+            content.append(contentsOf: chunk[0..<count])
+        }
+    }
+}

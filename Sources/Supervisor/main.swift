@@ -58,8 +58,16 @@ guard access(workerPath, X_OK) == 0 else {
 }
 
 let logger = Logger(level: config.logLevel)
+let journal: Journal
+let recovery: Journal.Recovery
+do throws(Journal.OpenError) {
+    (journal, recovery) = try Journal.open(directory: config.dataDir, syncMode: config.journalFsync)
+} catch {
+    fail(error.description, code: 2)
+}
 do throws(SystemError) {
-    let supervisor = try Supervisor(config: config, workerPath: workerPath, logger: logger)
+    let supervisor = try Supervisor(
+        config: config, workerPath: workerPath, logger: logger, journal: journal, recovery: recovery)
     exit(try supervisor.run(listenAddress: address))
 } catch {
     logger.error("fatal", ["error": .string(error.description)])

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 // prefork-worker: spawned by the prefork supervisor with fd 3 = job pipe (read end) and fd 4 = result pipe
@@ -17,6 +18,10 @@ do {
 
 // A write to a vanished supervisor must fail with EPIPE, not kill the worker before it can exit quietly.
 Signal.ignore(SIGPIPE)
+
+// EOF on the job pipe already ends an idle worker when the supervisor dies; the death signal also ends
+// one that is busy (a hung job), so no orphan outlives a supervisor killed with SIGKILL.
+_ = c_set_parent_death_signal(SIGKILL)
 
 // The pipes must be there; close-on-exec keeps them out of any program a future handler runs.
 for (descriptor, role) in [(FileDescriptor.jobs, "job pipe"), (FileDescriptor.results, "result pipe")] {

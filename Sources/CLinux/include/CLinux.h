@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -44,6 +45,12 @@ int c_wait_status(int status, int *code);
 /// Returns 0 and the pid, or the errno-style code posix_spawn* returned.
 int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
             const int *fd_map, int fd_map_count, int new_process_group);
+
+/// flock(2) (Swift sees only the struct of the same name).
+int c_flock(int fd, int operation);
+
+/// prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to this process when its parent dies.
+int c_set_parent_death_signal(int signal);
 
 /// Sets RLIMIT_AS / RLIMIT_CPU (value 0 means leave it alone).
 int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds);

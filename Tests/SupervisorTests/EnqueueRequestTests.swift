@@ -1,0 +1,124 @@
+import Testing
+
+@testable import Supervisor
+
+@Suite struct EnqueueRequestTests {
+    private static let payloadLimit = 16
+
+    private func parse(_ body: String) throws(HTTPError) -> EnqueueRequest {
+        try EnqueueRequest(body: Array(body.utf8), maximumPayloadBytes: Self.payloadLimit)
+    }
+
+    /// 64 two-byte scalars: 128 UTF-8 bytes.
+    private static let id128Bytes = String(repeating: "\u{e9}", count: 64)
+
+    static let invalidBodies: [(body: String, message: String)] = [
+        (#"{"payload": "p"}"#, "field id is required"),
+        (#"{"id": 5, "payload": "p"}"#, "field id must be a string"),
+        (#"{"id": null, "payload": "p"}"#, "field id must be a string"),
+        (#"{"id": ["a"], "payload": "p"}"#, "field id must be a string"),
+        (#"{"id": "", "payload": "p"}"#, "field id must be 1 to 128 bytes long; got 0"),
+        (#"{"id": "\#(String(repeating: "x", count: 129))", "payload": "p"}"#, "field id must be 1 to 128 bytes long; got 129"),
+        (#"{"id": "\#(id128Bytes)x", "payload": "p"}"#, "field id must be 1 to 128 bytes long; got 129"),
+        (#"{"id": "a\u0001b", "payload": "p"}"#, "field id must not contain control characters"),
+        (#"{"id": "a\u007fb", "payload": "p"}"#, "field id must not contain control characters"),
+        (#"{"id": "\u0000", "payload": "p"}"#, "field id must not contain control characters"),
+        (#"{"id": "tab\t", "payload": "p"}"#, "field id must not contain control characters"),
+        (#"{"id": "a\u0085b", "payload": "p"}"#, "field id must not contain control characters"),
+        (#"{"id": "a"}"#, "field payload is required"),
+        (#"{"id": "a", "payload": 42}"#, "field payload must be a string"),
+        (#"{"id": "a", "payload": null}"#, "field payload must be a string"),
+        (#"{"id": "a", "payload": {"x": 1}}"#, "field payload must be a string"),
+        (#"{"id": "a", "payload": "12345678901234567"}"#, "field payload is 17 bytes; the limit is 16"),
+        (#"{"id": "a", "payload": "\#(String(repeating: "\u{e9}", count: 9))"}"#, "field payload is 18 bytes; the limit is 16"),
+        (#"{"id": "a", "payload": "p", "max_retries": -1}"#, "field max_retries must be from 0 to 100; got -1"),
+        (#"{"id": "a", "payload": "p", "max_retries": 101}"#, "field max_retries must be from 0 to 100; got 101"),
+        (#"{"id": "a", "payload": "p", "max_retries": "3"}"#, "field max_retries must be an integer"),
+        (#"{"id": "a", "payload": "p", "max_retries": 1.5}"#, "field max_retries must be an integer"),
+        (#"{"id": "a", "payload": "p", "max_retries": 3.0}"#, "field max_retries must be an integer"),
+        (#"{"id": "a", "payload": "p", "max_retries": 1e1}"#, "field max_retries must be an integer"),
+        (#"{"id": "a", "payload": "p", "max_retries": true}"#, "field max_retries must be an integer"),
+        (#"{"id": "a", "payload": "p", "max_retries": 99999999999999999999}"#, "field max_retries must be an integer"),
+        (#"{"id": "a", "payload": "p""#, "invalid JSON"),
+        (#"{"id": "a", "payload": "p",}"#, "invalid JSON"),
+        (#"{"id": "a", "id": "b", "payload": "p"}"#, "invalid JSON"),
+        ("", "invalid JSON"),
+        ("not json", "invalid JSON"),
+        (#"[{"id": "a", "payload": "p"}]"#, "body must be a JSON object"),
+        (#""a string""#, "body must be a JSON object"),
+        ("null", "body must be a JSON object"),
+        ("42", "body must be a JSON object"),
+    ]
+
+    @Test(arguments: invalidBodies)
+    func invalidBodyIsRejectedWith400NamingTheProblem(body: String, message: String) {
+        #expect {
+            _ = try parse(body)
+        } throws: { error in
+            guard let error = error as? HTTPError else { return false }
+            return error.status == 400 && error.message.contains(message)
+        }
+    }
+
+    @Test func invalidJSONMessageSaysWhereItWentWrong() {
+        #expect(throws: HTTPError.badRequest("invalid JSON at byte 5: unexpected end of input")) {
+            _ = try EnqueueRequest(body: Array(#"{"id""#.utf8), maximumPayloadBytes: 10)
+        }
+    }
+
+    @Test func fieldsAreCheckedInOrderIdPayloadMaxRetries() {
+        #expect(throws: HTTPError.badRequest("field id is required")) {
+            _ = try parse(#"{"payload": 1, "max_retries": -1}"#)
+        }
+        #expect(throws: HTTPError.badRequest("field payload must be a string")) {
+            _ = try parse(#"{"id": "a", "payload": 1, "max_retries": -1}"#)
+        }
+    }
+
+    static let validBodies: [(body: String, request: EnqueueRequest)] = [
+        (
+            #"{"id": "job-1", "payload": "hello", "max_retries": 3}"#,
+            EnqueueRequest(id: "job-1", payload: "hello", maxRetries: 3)
+        ),
+        (#"{"id": "a", "payload": "p"}"#, EnqueueRequest(id: "a", payload: "p", maxRetries: 0)),
+        (#"{"id": "a", "payload": "p", "max_retries": null}"#, EnqueueRequest(id: "a", payload: "p", maxRetries: 0)),
+        (#"{"id": "a", "payload": "p", "max_retries": 0}"#, EnqueueRequest(id: "a", payload: "p", maxRetries: 0)),
+        (#"{"id": "a", "payload": "p", "max_retries": 100}"#, EnqueueRequest(id: "a", payload: "p", maxRetries: 100)),
+        (#"{"id": "a", "payload": "p", "max_retries": -0}"#, EnqueueRequest(id: "a", payload: "p", maxRetries: 0)),
+        (
+            #"{"id": "a", "payload": "p", "priority": 9, "tags": ["x"], "extra": {"nested": null}}"#,
+            EnqueueRequest(id: "a", payload: "p", maxRetries: 0)
+        ),
+        (#"{"id": "a", "payload": ""}"#, EnqueueRequest(id: "a", payload: "", maxRetries: 0)),
+        (#"{"id": "a", "payload": "1234567890123456"}"#, EnqueueRequest(id: "a", payload: "1234567890123456", maxRetries: 0)),
+        (
+            #"{"id": "a", "payload": "\#(String(repeating: "\u{e9}", count: 8))"}"#,
+            EnqueueRequest(id: "a", payload: String(repeating: "\u{e9}", count: 8), maxRetries: 0)
+        ),
+        (#"{"id": "\#(id128Bytes)", "payload": "p"}"#, EnqueueRequest(id: id128Bytes, payload: "p", maxRetries: 0)),
+        (
+            #"{"id": "\#(String(repeating: "x", count: 128))", "payload": "p"}"#,
+            EnqueueRequest(id: String(repeating: "x", count: 128), payload: "p", maxRetries: 0)
+        ),
+        (
+            #"{"id": "\#(String(repeating: "\u{1F600}", count: 32))", "payload": "p"}"#,
+            EnqueueRequest(id: String(repeating: "\u{1F600}", count: 32), payload: "p", maxRetries: 0)
+        ),
+        (#"{"id": "with space/and:punct", "payload": "p"}"#, EnqueueRequest(id: "with space/and:punct", payload: "p", maxRetries: 0)),
+        (#"{"id": "\u00e9\u00a0", "payload": "p"}"#, EnqueueRequest(id: "\u{e9}\u{a0}", payload: "p", maxRetries: 0)),
+        (#"{"id": "a", "payload": "line\nbreak\u0000"}"#, EnqueueRequest(id: "a", payload: "line\nbreak\u{0}", maxRetries: 0)),
+        (" \n{\"max_retries\": 2, \"payload\": \"p\", \"id\": \"a\"}\n", EnqueueRequest(id: "a", payload: "p", maxRetries: 2)),
+    ]
+
+    @Test(arguments: validBodies)
+    func validBodyIsParsed(body: String, request: EnqueueRequest) throws {
+        #expect(try parse(body) == request)
+    }
+
+    @Test func payloadLimitZeroAllowsOnlyEmptyPayload() throws {
+        #expect(try EnqueueRequest(body: Array(#"{"id": "a", "payload": ""}"#.utf8), maximumPayloadBytes: 0).payload == "")
+        #expect(throws: HTTPError.badRequest("field payload is 1 bytes; the limit is 0 (max_payload_bytes)")) {
+            _ = try EnqueueRequest(body: Array(#"{"id": "a", "payload": "x"}"#.utf8), maximumPayloadBytes: 0)
+        }
+    }
+}
