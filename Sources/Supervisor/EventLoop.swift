@@ -74,7 +74,9 @@ final class EventLoop {
     /// Runs `action` after `delay` milliseconds.
     @discardableResult
     func schedule(after delay: Milliseconds, _ action: @escaping () -> Void) -> TimerID {
-        timers.schedule(at: now + delay, action)
+        // Saturating: a huge configured delay means "never", not an overflow trap.
+        let (deadline, overflow) = now.addingReportingOverflow(delay)
+        return timers.schedule(at: overflow ? .max : deadline, action)
     }
 
     /// Cancels a timer.

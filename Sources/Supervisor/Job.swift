@@ -109,7 +109,8 @@ extension Job {
         updatedAt = now
         if attempts <= maxRetries {
             state = .queued
-            nextAttemptAt = now + retryDelay
+            // Saturating: an absurd backoff.max_ms must not overflow the clock.
+            nextAttemptAt = now.addingReportingOverflow(retryDelay).overflow ? .max : now + retryDelay
             return .retry(delay: retryDelay)
         }
         state = .failed

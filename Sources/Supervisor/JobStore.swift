@@ -6,8 +6,9 @@ struct JobStore {
     var maximumFinished: Int
 
     private(set) var jobs: [String: Job] = [:]
-    /// Runnable job ids in order. Entries whose job is no longer runnable are skipped when popped.
-    private var runnable = Deque<String>()
+    /// Runnable jobs in order, with their sequence so an entry left by a canceled job cannot be taken
+    /// for a later job that reuses its id. Entries whose job is no longer runnable are skipped when popped.
+    private var runnable = Deque<(id: String, sequence: UInt64)>()
     /// Finished job ids, oldest first, for retention.
     private var finished = Deque<(id: String, sequence: UInt64)>()
     /// Every job id in acceptance order (with its sequence, to tell a resubmitted id from its old entry).
@@ -33,7 +34,7 @@ struct JobStore {
         nextSequence += 1
         jobs[id] = job
         acceptanceOrder.append((id, job.sequence))
-        runnable.append(id)
+        runnable.append((id, job.sequence))
         queuedCount += 1
         return job
     }
@@ -47,7 +48,7 @@ struct JobStore {
         switch job.state {
         case .queued:
             queuedCount += 1
-            if job.nextAttemptAt == nil { runnable.append(job.id) }
+            if job.nextAttemptAt == nil { runnable.append((job.id, job.sequence)) }
         case .running:
             runningCount += 1
         case .done, .failed, .canceled:
@@ -65,8 +66,10 @@ struct JobStore {
 
     /// Pops the oldest runnable job and starts its next attempt.
     mutating func startNext(now: Int64) -> Job? {
-        while let id = runnable.popFirst() {
-            guard var job = jobs[id], job.state == .queued, job.nextAttemptAt == nil else { continue }
+        while let (id, sequence) = runnable.popFirst() {
+            guard var job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil else {
+                continue
+            }
             try! job.start(now: now)  // checked just above: a queued job may always start
             jobs[id] = job
             queuedCount -= 1
@@ -79,9 +82,10 @@ struct JobStore {
     /// Ends a running attempt successfully.
     mutating func succeed(id: String, result: String, now: Int64) throws(InvalidTransition) -> Job {
         try update(id) { (job: inout Job) throws(InvalidTransition) in try job.succeed(result: result, now: now) }
+        let job = jobs[id]!
         runningCount -= 1
         finish(id)
-        return jobs[id]!
+        return job
     }
 
     /// Ends a running attempt with an error: the job waits `retryDelay` for its next attempt, or fails.
@@ -106,16 +110,17 @@ struct JobStore {
         guard var job = jobs[id], job.state == .queued, job.nextAttemptAt != nil else { return }
         job.becomeRunnable()
         jobs[id] = job
-        runnable.append(id)
+        runnable.append((id, job.sequence))
     }
 
-    /// Cancels a queued or running job; returns the state it was in.
-    mutating func cancel(id: String, now: Int64) throws(InvalidTransition) -> JobState {
+    /// Cancels a queued or running job; returns the canceled job and the state it was in.
+    mutating func cancel(id: String, now: Int64) throws(InvalidTransition) -> (job: Job, previous: JobState) {
         guard let previous = jobs[id]?.state else { throw InvalidTransition(from: .canceled, event: "cancel") }
         try update(id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: now) }
+        let job = jobs[id]!
         if previous == .queued { queuedCount -= 1 } else { runningCount -= 1 }
         finish(id)
-        return previous
+        return (job, previous)
     }
 
     /// Jobs newest first, optionally only in `state`, at most `limit`.

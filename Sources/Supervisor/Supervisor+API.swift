@@ -5,6 +5,11 @@ extension Supervisor {
         guard let segments = request.pathSegments else {
             return .error(400, "request path has an invalid percent-encoding")
         }
+        let isProbe = segments == ["healthz"] || segments == ["readyz"]
+        if let token = config.authToken, !isProbe, !Self.isAuthorized(request, token: token) {
+            return HTTPResponse.error(401, "missing or wrong bearer token (Authorization: Bearer <auth_token>)")
+                .withHeader("WWW-Authenticate", "Bearer")
+        }
         switch segments.first {
         case "enqueue" where segments.count == 1:
             return request.method == "POST" ? enqueueRoute(request) : methodNotAllowed("POST")
@@ -25,6 +30,17 @@ extension Supervisor {
         default:
             return .error(404, "no route for \(request.path)")
         }
+    }
+
+    /// Compares `Authorization: Bearer <token>` in time independent of where the first difference is.
+    static func isAuthorized(_ request: HTTPRequest, token: String) -> Bool {
+        let expected = Array(("Bearer " + token).utf8)
+        let given = Array((request.header("authorization") ?? "").utf8)
+        var difference = UInt8(truncatingIfNeeded: expected.count ^ given.count)
+        for index in 0..<expected.count {
+            difference |= expected[index] ^ (index < given.count ? given[index] : 0)
+        }
+        return difference == 0 && expected.count == given.count
     }
 
     private func methodNotAllowed(_ allowed: String) -> HTTPResponse {

@@ -106,7 +106,7 @@ extension Supervisor {
             scheduleRetry(jobID: jobID, delay: delay)
         case .failed:
             journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: nil, at: now))
-            logger.info("job_failed", ["id": .string(jobID), "attempts": .int(attempt), "error": .string(error)])
+            logger.info("job_failed", ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error)])
         }
     }
 
@@ -122,13 +122,13 @@ extension Supervisor {
     /// Cancels a queued or running job; a running job's worker is killed and replaced.
     func cancel(id: String) throws(InvalidTransition) -> Job {
         let now = clock.wallMilliseconds()
-        let previous = try store.cancel(id: id, now: now)
+        let (job, previous) = try store.cancel(id: id, now: now)
         journal.append(.canceled(id: id, at: now))
         loop.cancel(retryTimers.removeValue(forKey: id))
         if previous == .running, let slot = slots.first(where: { $0.assignment?.jobID == id }) {
             kill(slot, reason: "job canceled")
         }
         logger.info("job_canceled", ["id": .string(id), "was": .string(previous.rawValue)])
-        return store[id]!
+        return job
     }
 }

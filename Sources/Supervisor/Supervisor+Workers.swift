@@ -275,7 +275,7 @@ extension Supervisor {
         let reason = slot.killReason ?? "worker \(status.description)"
         let level: LogLevel = slot.state == .stopping && slot.killReason == nil ? .info : .warn
         let fields: KeyValuePairs<String, LogValue> = [
-            "slot": .int(slot.index), "pid": .int(pid), "status": .string(status.description),
+            "slot": .int(slot.index), "pid": .int(pid), "status": .string(status.logValue),
             "reason": .string(reason), "job": .optional(slot.assignment?.jobID),
         ]
         if level == .info { logger.info("worker_exited", fields) } else { logger.warn("worker_exited", fields) }

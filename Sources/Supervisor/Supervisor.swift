@@ -80,7 +80,7 @@ final class Supervisor {
         signalToken = try loop.register(signalFD, events: EventLoop.readable) { [unowned self] _ in
             self.handleSignals()
         }
-        try restoreJobs()
+        // Bind first so the first log line names the address; no request is read before the jobs are back.
         server = try HTTPServer(address: listenAddress, supervisor: self)
         logger.info(
             "listening",
@@ -88,6 +88,7 @@ final class Supervisor {
                 "addr": .string(server.boundAddress.description), "workers": .int(targetWorkers),
                 "queue_size": .int(config.queueSize), "pid": .int(getpid()),
             ])
+        try restoreJobs()
         manageWorkers()
         loop.afterIteration = { [unowned self] in self.endOfIteration() }
         while !finished {

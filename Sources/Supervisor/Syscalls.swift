@@ -131,6 +131,14 @@ enum TerminationStatus: Equatable {
     /// Killed by a signal.
     case signaled(CInt)
 
+    /// The log's form: "exited 3" / "signal 11 (SIGSEGV)".
+    var logValue: String {
+        switch self {
+        case .exited(let code): return "exited \(code)"
+        case .signaled(let signal): return "signal \(signal) (\(signalName(signal)))"
+        }
+    }
+
     /// "exited with status 3" / "exited on signal 11 (SIGSEGV)".
     var description: String {
         switch self {

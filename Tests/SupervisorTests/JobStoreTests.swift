@@ -53,7 +53,8 @@ import Testing
 
     @Test func startNextStartsTheJobInTheStore() throws {
         var store = makeStore(ids: ["a"])
-        let started = try #require(store.startNext(now: 500))
+        let next = store.startNext(now: 500)
+        let started = try #require(next)
         #expect(started.state == .running)
         #expect(started.attempts == 1)
         #expect(store["a"]?.state == .running)
@@ -85,7 +86,8 @@ import Testing
         store.makeRunnable(id: "a")
         #expect(counts(store) == [1, 0, 0])
         #expect(store["a"]?.nextAttemptAt == nil)
-        let restarted = try #require(store.startNext(now: 130))
+        let next = store.startNext(now: 130)
+        let restarted = try #require(next)
         #expect(restarted.attempts == 2)
         #expect(counts(store) == [0, 1, 0])
         #expect(try store.failAttempt(id: "a", error: "boom again", retryDelay: 100, now: 140) == .failed)
@@ -102,11 +104,11 @@ import Testing
         store.makeRunnable(id: "queued")
         #expect(counts(store) == [2, 1, 0])
 
-        #expect(try store.cancel(id: "queued", now: 30) == .queued)
+        #expect(try store.cancel(id: "queued", now: 30).previous == .queued)
         #expect(counts(store) == [1, 1, 1])
-        #expect(try store.cancel(id: "running", now: 30) == .running)
+        #expect(try store.cancel(id: "running", now: 30).previous == .running)
         #expect(counts(store) == [1, 0, 2])
-        #expect(try store.cancel(id: "waiting", now: 30) == .queued)
+        #expect(try store.cancel(id: "waiting", now: 30).previous == .queued)
         #expect(counts(store) == [0, 0, 3])
         for id in ["queued", "running", "waiting"] {
             #expect(store[id]?.state == .canceled)
@@ -240,7 +242,8 @@ import Testing
         #expect(store.finishedCount == 2)
     }
 
-    @Test func maximumFinishedZeroDropsJobsAsTheyFinish() throws {
+    @Test
+    func maximumFinishedZeroDropsJobsAsTheyFinish() throws {
         var store = makeStore(ids: ["a"], maximumFinished: 0)
         _ = store.startNext(now: 1)
         let done = try store.succeed(id: "a", result: "r", now: 2)
@@ -276,7 +279,7 @@ import Testing
         #expect(listed.sequence == new.sequence)
     }
 
-    @Test(.disabled("bug: a canceled queued job's stale FIFO entry (id only, no sequence) lets a re-accepted job with the same id jump the queue"))
+    @Test
     func reacceptedIDAfterCanceledQueuedJobWasDroppedKeepsFIFOOrder() throws {
         var store = makeStore(ids: ["a", "b"], maximumFinished: 0)
         // "a" is canceled while queued: its FIFO entry stays behind, and retention drops the job at once.
@@ -286,6 +289,16 @@ import Testing
         _ = store.accept(id: "a", payload: "again", maxRetries: 0, now: 3)
         // The new "a" was accepted last, so it must start last.
         #expect(startAll(&store) == ["b", "c", "a"])
+    }
+
+    @Test func maximumFinishedZeroDropsFailedAndCanceledJobsAsTheyFinish() throws {
+        var store = makeStore(ids: ["failed", "canceled"], maximumFinished: 0)
+        _ = store.startNext(now: 1)
+        #expect(try store.failAttempt(id: "failed", error: "e", retryDelay: 0, now: 2) == .failed)
+        #expect(try store.cancel(id: "canceled", now: 3).previous == .queued)
+        #expect(store["failed"] == nil)
+        #expect(store["canceled"] == nil)
+        #expect(counts(store) == [0, 0, 0])
     }
 
     @Test func reacceptedIDAfterCanceledQueuedJobIsStartedOnlyOnce() throws {
@@ -346,7 +359,8 @@ import Testing
             let id = "job-\(index % 50)"  // ids recur once dropped
             if store[id] != nil { continue }
             _ = store.accept(id: id, payload: "", maxRetries: 0, now: Int64(index))
-            let started = try #require(store.startNext(now: Int64(index)))
+            let next = store.startNext(now: Int64(index))
+            let started = try #require(next)
             _ = try store.succeed(id: started.id, result: "", now: Int64(index))
         }
         #expect(store.finishedCount == 5)

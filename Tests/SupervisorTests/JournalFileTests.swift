@@ -1,0 +1,279 @@
+import Foundation
+import Glibc
+import Testing
+
+@testable import Supervisor
+
+@Suite struct JournalFileTests {
+    /// A fresh empty directory under /tmp; the caller removes it.
+    private func temporaryDirectory() throws -> String {
+        let path = NSTemporaryDirectory() + "prefork-journal-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    private func open(_ directory: String, _ mode: FsyncMode = .batch) throws -> (Journal, Journal.Recovery) {
+        do throws(Journal.OpenError) {
+            return try Journal.open(directory: directory, syncMode: mode)
+        } catch {
+            throw error
+        }
+    }
+
+    private func fileSize(_ path: String) throws -> Int {
+        let attributes = try FileManager.default.attributesOfItem(atPath: path)
+        return (attributes[.size] as? NSNumber)?.intValue ?? -1
+    }
+
+    private func appendBytes(_ bytes: [UInt8], to path: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(bytes))
+    }
+
+    private let records: [JournalRecord] = [
+        .accepted(id: "a", payload: "@sleep 5", maxRetries: 1, sequence: 1, at: 100),
+        .accepted(id: "ü", payload: "", maxRetries: 0, sequence: 2, at: 101),
+        .started(id: "a", attempt: 1, at: 102),
+        .succeeded(id: "a", result: "ok", at: 103),
+        .snapshot(JournalRecordTests.job("s", .failed, sequence: 3)),
+    ]
+
+    @Test func openingAnEmptyDirectoryCreatesAnEmptyJournal() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (journal, recovery) = try open(directory + "/nested/data")
+        defer { journal.close() }
+        #expect(recovery.records.isEmpty)
+        #expect(recovery.damage == nil)
+        #expect(recovery.droppedBytes == 0)
+        #expect(journal.size == 0)
+        #expect(journal.path == directory + "/nested/data/journal")
+        #expect(FileManager.default.fileExists(atPath: directory + "/nested/data/journal"))
+        #expect(FileManager.default.fileExists(atPath: directory + "/nested/data/lock"))
+    }
+
+    @Test(arguments: FsyncMode.allCases)
+    func committedRecordsAreReadBackAfterReopening(_ mode: FsyncMode) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let (journal, _) = try open(directory, mode)
+            for record in records { journal.append(record) }
+            #expect(journal.hasPending)
+            #expect(journal.size == 0)
+            try journal.commit()
+            #expect(!journal.hasPending)
+            #expect(journal.size == (try fileSize(journal.path)))
+            #expect(journal.size > 0)
+            journal.close()
+        }
+        let (reopened, recovery) = try open(directory, mode)
+        defer { reopened.close() }
+        #expect(recovery.records == records)
+        #expect(recovery.damage == nil)
+        #expect(reopened.size == (try fileSize(reopened.path)))
+    }
+
+    @Test func commitsAccumulateAcrossBatches() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let (journal, _) = try open(directory)
+            for record in records {
+                journal.append(record)
+                try journal.commit()
+            }
+            try journal.commit()  // nothing pending: a no-op
+            journal.close()
+        }
+        do {
+            let (journal, recovery) = try open(directory)
+            #expect(recovery.records == records)
+            journal.append(.canceled(id: "ü", at: 200))
+            journal.close()  // flushes what is pending
+        }
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.records == records + [.canceled(id: "ü", at: 200)])
+    }
+
+    @Test(arguments: [
+        [UInt8]([0x00]),
+        [0x00, 0x00, 0x00, 0x05, 0x12, 0x34],  // header torn
+        [0x00, 0x00, 0x00, 0x05, 0x12, 0x34, 0x56, 0x78, 0x01],  // body torn
+        [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x07],  // bad checksum
+        [0xFF, 0xFF, 0xFF, 0xFF, 0xDE, 0xAD, 0xBE, 0xEF] + Array(repeating: 0xAB, count: 100),  // absurd length
+        Array("this is not a journal record at all\n".utf8),
+    ])
+    func garbageAfterTheLastRecordIsCutOffOnOpen(_ garbage: [UInt8]) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let intactSize: Int
+        do {
+            let (journal, _) = try open(directory)
+            for record in records { journal.append(record) }
+            try journal.commit()
+            intactSize = journal.size
+            journal.close()
+        }
+        let path = directory + "/journal"
+        try appendBytes(garbage, to: path)
+        #expect(try fileSize(path) == intactSize + garbage.count)
+
+        do {
+            let (journal, recovery) = try open(directory)
+            #expect(recovery.records == records)
+            #expect(recovery.damage != nil)
+            #expect(recovery.damageOffset == intactSize)
+            #expect(recovery.droppedBytes == garbage.count)
+            #expect(journal.size == intactSize)
+            #expect(try fileSize(path) == intactSize)
+            // New records go after the intact prefix, not after the garbage.
+            journal.append(.canceled(id: "ü", at: 300))
+            try journal.commit()
+            journal.close()
+        }
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.damage == nil)
+        #expect(recovery.records == records + [.canceled(id: "ü", at: 300)])
+    }
+
+    @Test func tornLastRecordIsDroppedAtEveryCut() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var intact: [UInt8] = []
+        for record in records { record.encode(into: &intact) }
+        var full = intact
+        JournalRecord.accepted(id: "torn", payload: "xyz", maxRetries: 0, sequence: 9, at: 9).encode(into: &full)
+        let path = directory + "/journal"
+        for cut in stride(from: intact.count + 1, to: full.count, by: 3) {
+            try Data(full[..<cut]).write(to: URL(fileURLWithPath: path))
+            let (journal, recovery) = try open(directory)
+            #expect(recovery.records == records, "cut \(cut)")
+            #expect(recovery.damage == "\(JournalRecord.DecodeError.truncated)", "cut \(cut)")
+            #expect(try fileSize(path) == intact.count, "cut \(cut)")
+            journal.close()
+        }
+    }
+
+    @Test func corruptRecordInTheMiddleDropsEverythingFromIt() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var bytes: [UInt8] = []
+        var offsets: [Int] = []
+        for record in records {
+            offsets.append(bytes.count)
+            record.encode(into: &bytes)
+        }
+        bytes[offsets[2] + JournalRecord.headerSize + 2] ^= 0x10
+        try Data(bytes).write(to: URL(fileURLWithPath: directory + "/journal"))
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.records == Array(records[0..<2]))
+        #expect(recovery.damage == "\(JournalRecord.DecodeError.checksumMismatch)")
+        #expect(recovery.damageOffset == offsets[2])
+        #expect(recovery.droppedBytes == bytes.count - offsets[2])
+        #expect(journal.size == offsets[2])
+    }
+
+    @Test func secondOpenOfALockedDirectoryIsRefused() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (first, _) = try open(directory)
+        do throws(Journal.OpenError) {
+            let (second, _) = try Journal.open(directory: directory, syncMode: .batch)
+            second.close()
+            Issue.record("a second open of a locked data directory succeeded")
+        } catch {
+            guard case .locked(let path) = error else {
+                Issue.record("expected .locked, got \(error)")
+                first.close()
+                return
+            }
+            #expect(path == directory + "/lock")
+            #expect(error.description.contains("lock"))
+        }
+        first.close()
+        // Released on close: the directory can be opened again.
+        let (third, _) = try open(directory)
+        third.close()
+    }
+
+    @Test func lockFileHoldsTheOwnersPID() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (journal, _) = try open(directory)
+        defer { journal.close() }
+        let content = try String(contentsOfFile: directory + "/lock", encoding: .utf8)
+        #expect(content == "\(getpid())\n")
+    }
+
+    @Test func rewriteLeavesExactlyTheGivenRecords() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let live: [JournalRecord] = [
+            .snapshot(JournalRecordTests.job("a", .done, sequence: 1)),
+            .snapshot(JournalRecordTests.job("b", .queued, sequence: 2)),
+        ]
+        do {
+            let (journal, _) = try open(directory)
+            for record in records { journal.append(record) }
+            try journal.commit()
+            let before = journal.size
+            journal.append(.canceled(id: "pending", at: 1))  // pending at rewrite: committed first, then replaced
+            try journal.rewrite(live)
+            #expect(!journal.hasPending)
+            #expect(journal.size < before)
+            #expect(journal.size == (try fileSize(journal.path)))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
+            // Appends after a rewrite go to the new file.
+            journal.append(.canceled(id: "b", at: 500))
+            try journal.commit()
+            #expect(journal.size == (try fileSize(journal.path)))
+            journal.close()
+        }
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.damage == nil)
+        #expect(recovery.records == live + [.canceled(id: "b", at: 500)])
+        #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
+    }
+
+    @Test func rewriteToNothingEmptiesTheJournal() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let (journal, _) = try open(directory)
+            for record in records { journal.append(record) }
+            try journal.commit()
+            try journal.rewrite([])
+            #expect(journal.size == 0)
+            journal.close()
+        }
+        #expect(try fileSize(directory + "/journal") == 0)
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.records.isEmpty)
+    }
+
+    @Test func leftoverCompactionFileIsIgnoredAndRemoved() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            let (journal, _) = try open(directory)
+            for record in records { journal.append(record) }
+            try journal.commit()
+            journal.close()
+        }
+        // A compaction that crashed before its rename left a half-written file behind.
+        try Data([0x00, 0x00, 0x01]).write(to: URL(fileURLWithPath: directory + "/journal.compact"))
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.records == records)
+        #expect(recovery.damage == nil)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
+    }
+}

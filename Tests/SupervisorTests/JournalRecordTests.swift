@@ -1,0 +1,227 @@
+import Testing
+
+@testable import Supervisor
+
+@Suite struct JournalRecordTests {
+    /// A job in `state` with every optional field set (or not) as that state would have it.
+    static func job(_ id: String, _ state: JobState, sequence: UInt64 = 1) -> Job {
+        Job(
+            restoring: id, payload: "payload of \(id)", maxRetries: 3, sequence: sequence, createdAt: 1_700_000_000_000,
+            state: state, attempts: state == .queued ? 0 : 2,
+            lastError: state == .failed || state == .canceled ? "boom ✗" : nil,
+            result: state == .done ? "result ✓" : nil, updatedAt: 1_700_000_000_500,
+            nextAttemptAt: state == .queued ? 1_700_000_001_000 : nil)
+    }
+
+    /// One record of every kind, every snapshot state, and the edge values of each field.
+    static let samples: [JournalRecord] = {
+        var records: [JournalRecord] = [
+            .accepted(id: "a", payload: "@sleep 5", maxRetries: 3, sequence: 1, at: 1_700_000_000_000),
+            .accepted(id: "", payload: "", maxRetries: 0, sequence: 0, at: 0),
+            .accepted(id: "ünïcødé-🚀", payload: "日本語 payload\n\t\"quoted\"", maxRetries: 10, sequence: .max, at: -1),
+            .started(id: "a", attempt: 1, at: 5),
+            .started(id: "", attempt: 0, at: Int64.max),
+            .attemptFailed(id: "a", attempt: 1, error: "exit status 1", retryAt: 1_700_000_000_100, at: 1_700_000_000_000),
+            .attemptFailed(id: "a", attempt: 2, error: "", retryAt: nil, at: 7),
+            .attemptFailed(id: "é", attempt: 4, error: "💥 crashed", retryAt: 0, at: Int64.min),
+            .succeeded(id: "a", result: "{\"ok\":true}", at: 9),
+            .succeeded(id: "b", result: "", at: 0),
+            .succeeded(id: "c", result: "ß∂ƒ©˙∆˚¬…æ", at: 1),
+            .canceled(id: "a", at: 11),
+            .canceled(id: "", at: 0),
+        ]
+        for (index, state) in JobState.allCases.enumerated() {
+            records.append(.snapshot(job("snap-\(state.rawValue)", state, sequence: UInt64(index))))
+        }
+        records.append(
+            .snapshot(
+                Job(
+                    restoring: "", payload: "", maxRetries: 0, sequence: 0, createdAt: 0, state: .failed, attempts: 0,
+                    lastError: "", result: "", updatedAt: 0, nextAttemptAt: 0)))
+        records.append(
+            .snapshot(
+                Job(
+                    restoring: "ид-✓", payload: "😀", maxRetries: 1, sequence: 42, createdAt: 1, state: .running,
+                    attempts: 1, lastError: nil, result: nil, updatedAt: 2, nextAttemptAt: nil)))
+        return records
+    }()
+
+    private func encoded(_ records: [JournalRecord]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for record in records { record.encode(into: &bytes) }
+        return bytes
+    }
+
+    /// Decodes records from the start until the bytes end or one fails.
+    private func decodeStream(_ bytes: [UInt8]) -> (records: [JournalRecord], error: JournalRecord.DecodeError?) {
+        var records: [JournalRecord] = []
+        var offset = 0
+        while offset < bytes.count {
+            do throws(JournalRecord.DecodeError) {
+                let (record, next) = try JournalRecord.decode(bytes, at: offset)
+                records.append(record)
+                offset = next
+            } catch {
+                return (records, error)
+            }
+        }
+        return (records, nil)
+    }
+
+    private func decodeError(_ bytes: [UInt8]) -> JournalRecord.DecodeError? {
+        do throws(JournalRecord.DecodeError) {
+            _ = try JournalRecord.decode(bytes, at: 0)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test(arguments: JournalRecordTests.samples)
+    func everyRecordRoundTrips(_ record: JournalRecord) throws {
+        var bytes: [UInt8] = [0xAA, 0xBB]  // decoding at a non-zero offset
+        record.encode(into: &bytes)
+        let (decoded, next) = try JournalRecord.decode(bytes, at: 2)
+        #expect(decoded == record)
+        #expect(next == bytes.count)
+    }
+
+    @Test func snapshotCoversEveryJobState() throws {
+        let states = JournalRecordTests.samples.compactMap { record -> JobState? in
+            if case .snapshot(let job) = record { return job.state }
+            return nil
+        }
+        #expect(Set(states) == Set(JobState.allCases))
+    }
+
+    @Test func streamOfAllRecordsDecodesInOrder() {
+        let bytes = encoded(JournalRecordTests.samples)
+        let (records, error) = decodeStream(bytes)
+        #expect(error == nil)
+        #expect(records == JournalRecordTests.samples)
+    }
+
+    @Test func headerDescribesBodyLengthAndChecksum() {
+        let bytes = encoded([.canceled(id: "x", at: 1)])
+        let length = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
+        let checksum = bytes[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        #expect(length == bytes.count - JournalRecord.headerSize)
+        #expect(checksum == CRC32.checksum(bytes[8...]))
+    }
+
+    @Test func truncationAtEveryOffsetOfTheLastRecordKeepsTheIntactPrefix() {
+        let prefix: [JournalRecord] = [
+            .accepted(id: "a", payload: "p", maxRetries: 1, sequence: 1, at: 1),
+            .started(id: "a", attempt: 1, at: 2),
+            .attemptFailed(id: "a", attempt: 1, error: "e", retryAt: 3, at: 2),
+        ]
+        for last in [
+            JournalRecord.snapshot(JournalRecordTests.job("snap-ü", .done)),
+            .accepted(id: "b", payload: "ünï", maxRetries: 0, sequence: 2, at: 4),
+            .canceled(id: "a", at: 5),
+        ] {
+            let intact = encoded(prefix)
+            let full = encoded(prefix + [last])
+            #expect(decodeStream(full).records == prefix + [last])
+            for cut in (intact.count + 1)..<full.count {
+                let (records, error) = decodeStream(Array(full[..<cut]))
+                #expect(records == prefix, "cut at \(cut)")
+                #expect(error == .truncated, "cut at \(cut) of \(full.count)")
+            }
+        }
+    }
+
+    @Test func everySingleBitFlipInTheBodyFailsTheChecksum() {
+        let record = JournalRecord.attemptFailed(id: "job", attempt: 2, error: "é", retryAt: 77, at: 9)
+        let bytes = encoded([record])
+        for byte in JournalRecord.headerSize..<bytes.count {
+            for bit in 0..<8 {
+                var flipped = bytes
+                flipped[byte] ^= UInt8(1 << bit)
+                #expect(decodeError(flipped) == .checksumMismatch, "byte \(byte) bit \(bit)")
+            }
+        }
+    }
+
+    @Test func everySingleBitFlipInTheHeaderIsDetected() {
+        let records: [JournalRecord] = [
+            .started(id: "j", attempt: 1, at: 3),
+            .snapshot(JournalRecordTests.job("s", .queued)),
+        ]
+        for record in records {
+            // Followed by another record, so a shorter length cannot simply run out of bytes.
+            let bytes = encoded([record, .canceled(id: "j", at: 4)])
+            for byte in 0..<JournalRecord.headerSize {
+                for bit in 0..<8 {
+                    var flipped = bytes
+                    flipped[byte] ^= UInt8(1 << bit)
+                    do throws(JournalRecord.DecodeError) {
+                        let (decoded, _) = try JournalRecord.decode(flipped, at: 0)
+                        Issue.record("byte \(byte) bit \(bit) decoded silently as \(decoded)")
+                    } catch {
+                        switch error {
+                        case .truncated, .checksumMismatch, .malformed: break
+                        }
+                        if byte >= 4 { #expect(error == .checksumMismatch, "checksum byte \(byte) bit \(bit)") }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func validChecksumOverGarbageBodyIsMalformedNotACrash() {
+        let bodies: [[UInt8]] = [
+            [],  // no kind byte
+            [0],  // unknown kind
+            [99],
+            [1, 0, 0, 0, 9, 0x61],  // string length past the end
+            [2, 0, 0, 0, 1, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1],  // invalid UTF-8 id
+            [5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xEE],  // trailing byte
+        ]
+        for body in bodies {
+            var bytes: [UInt8] = []
+            for value in [UInt32(body.count), CRC32.checksum(body[...])] {
+                bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+            }
+            bytes += body
+            guard case .malformed = decodeError(bytes) else {
+                Issue.record("body \(body) gave \(String(describing: decodeError(bytes)))")
+                continue
+            }
+        }
+    }
+
+    @Test func snapshotWithUnknownStateIsMalformed() {
+        var bytes = encoded([.snapshot(JournalRecordTests.job("s", .done))])
+        // Layout: header, kind, id (4 + 1), payload (4 + 12), maxRetries 4, sequence 8, createdAt 8, state.
+        let stateOffset = JournalRecord.headerSize + 1 + 5 + 4 + "payload of s".utf8.count + 4 + 8 + 8
+        bytes[stateOffset] = UInt8(JobState.allCases.count)
+        let checksum = CRC32.checksum(bytes[JournalRecord.headerSize...])
+        bytes[4] = UInt8(checksum >> 24)
+        bytes[5] = UInt8(checksum >> 16 & 0xFF)
+        bytes[6] = UInt8(checksum >> 8 & 0xFF)
+        bytes[7] = UInt8(checksum & 0xFF)
+        #expect(decodeError(bytes) == .malformed("unknown job state"))
+    }
+
+    @Test func oversizedLengthIsMalformed() {
+        let length = UInt32(JournalRecord.maximumBodyLength + 1)
+        let bytes: [UInt8] = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 0, 0, 0, 0]
+        guard case .malformed = decodeError(bytes) else {
+            Issue.record("expected malformed, got \(String(describing: decodeError(bytes)))")
+            return
+        }
+    }
+
+    @Test func shortHeaderIsTruncated() {
+        for count in 0..<JournalRecord.headerSize {
+            #expect(decodeError(Array(repeating: 0, count: count)) == .truncated)
+        }
+    }
+
+    @Test func crc32MatchesTheStandardCheckValue() {
+        #expect(CRC32.checksum(Array("123456789".utf8)[...]) == 0xCBF4_3926)
+        #expect(CRC32.checksum([UInt8]()[...]) == 0)
+        #expect(CRC32.checksum(Array("The quick brown fox jumps over the lazy dog".utf8)[...]) == 0x414F_A339)
+    }
+}
