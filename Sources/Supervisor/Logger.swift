@@ -53,13 +53,20 @@ final class Logger {
         write(.warn, event, fields)
     }
 
+    /// Logs at info level whatever the configured level: lines a script must always find (the bound address).
+    func announce(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
+        write(.info, event, fields, force: true)
+    }
+
     /// Logs at error level.
     func error(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
         write(.error, event, fields)
     }
 
-    private func write(_ level: LogLevel, _ event: StaticString, _ fields: KeyValuePairs<String, LogValue>) {
-        guard enabled(level) else { return }
+    private func write(
+        _ level: LogLevel, _ event: StaticString, _ fields: KeyValuePairs<String, LogValue>, force: Bool = false
+    ) {
+        guard force || enabled(level) else { return }
         line.removeAll(keepingCapacity: true)
         line.appendASCII("{\"ts\":")
         line.appendJSONString(rfc3339(milliseconds: clock.wallMilliseconds()))

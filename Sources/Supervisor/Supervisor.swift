@@ -82,7 +82,7 @@ final class Supervisor {
         }
         // Bind first so the first log line names the address; no request is read before the jobs are back.
         server = try HTTPServer(address: listenAddress, supervisor: self)
-        logger.info(
+        logger.announce(
             "listening",
             [
                 "addr": .string(server.boundAddress.description), "workers": .int(targetWorkers),

@@ -58,7 +58,10 @@ final class HTTPConnection {
         }
         guard result == 0 else {
             let message = String(cString: strerror(errno))
-            Glibc.close(fd)
+            // Every stored property is set, so `self` is fully initialized and `deinit` runs when this init
+            // throws: close through `close()`, which marks the fd closed, or deinit closes the number again
+            // (by then possibly another test's socket).
+            close()
             throw HTTPClientError(description: "connect 127.0.0.1:\(port): \(message)")
         }
     }

@@ -1,0 +1,19 @@
+-- wrk script: POST /enqueue with a unique id per request (thread id + counter), zero-work @ok payload.
+local counter = 0
+local thread_id = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("thread_id", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  prefix = string.format("%d-%d-", os.time(), thread_id)
+end
+
+function request()
+  counter = counter + 1
+  local body = string.format('{"id":"%s%d","payload":"@ok"}', prefix, counter)
+  return wrk.format("POST", "/enqueue", {["Content-Type"] = "application/json"}, body)
+end
