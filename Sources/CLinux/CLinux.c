@@ -130,3 +130,21 @@ int c_flock(int fd, int operation) { return flock(fd, operation); }
 
 #include <sys/prctl.h>
 int c_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0); }
+
+#include <sys/syscall.h>
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+int c_cloexec_from(int first) {
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+#endif
+    // Older kernels: walk the possible descriptors.
+    long maximum = sysconf(_SC_OPEN_MAX);
+    if (maximum < 0 || maximum > 1 << 20) maximum = 1 << 20;
+    for (int fd = first; fd < maximum; fd++) {
+        int flags = fcntl(fd, F_GETFD);
+        if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    }
+    return 0;
+}

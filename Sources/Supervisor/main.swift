@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// Entry point of `prefork`: load the configuration, then run the supervisor until it has drained.
@@ -57,6 +58,8 @@ guard access(workerPath, X_OK) == 0 else {
     fail("worker executable \(workerPath) is missing or not executable (set worker_path)", code: 2)
 }
 
+// Whatever our parent leaked to us (sockets, pipes) must not reach the workers.
+_ = c_cloexec_from(3)
 let logger = Logger(level: config.logLevel)
 let journal: Journal
 let recovery: Journal.Recovery

@@ -151,3 +151,32 @@ struct CrashTests {
         #expect(try prefork.request("GET", "/healthz").status == 200)
     }
 }
+
+extension CrashTests {
+    /// Every kind of worker death closes what the supervisor held for that worker: its descriptor count
+    /// returns to where it was and no child is left unreaped.
+    @Test func crashingWorkersLeakNoDescriptorsOrZombies() async throws {
+        let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 200])
+        defer { prefork.terminateAndReap() }
+        _ = try await prefork.waitForIdleWorkers(2)
+        // Client sockets come and go with the test's own requests; pipes, files and the loop's fds must not.
+        let nonSockets = { ProcessTable.openFiles(prefork.pid).values.filter { !$0.hasPrefix("socket:") }.sorted() }
+        let before = nonSockets()
+
+        let payloads = ["@crash", "@abort", "@exit 3", "@garbage", "@hang"]
+        for round in 0..<3 {
+            for (index, payload) in payloads.enumerated() {
+                try prefork.enqueueAccepted(id: "leak-\(round)-\(index)", payload: payload)
+            }
+        }
+        for round in 0..<3 {
+            for index in payloads.indices {
+                _ = try await prefork.waitForJob("leak-\(round)-\(index)", state: "failed", timeout: .seconds(15))
+            }
+        }
+        _ = try await prefork.waitForIdleWorkers(2)
+        try await prefork.waitForNoZombies()
+        let after = nonSockets()
+        #expect(after.count == before.count, "descriptors before: \(before), after: \(after)")
+    }
+}

@@ -52,6 +52,9 @@ int c_flock(int fd, int operation);
 /// prctl(PR_SET_PDEATHSIG, signal): the kernel sends `signal` to this process when its parent dies.
 int c_set_parent_death_signal(int signal);
 
+/// Marks every descriptor from `first` up close-on-exec (close_range(2), or a loop on old kernels).
+int c_cloexec_from(int first);
+
 /// Sets RLIMIT_AS / RLIMIT_CPU (value 0 means leave it alone).
 int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds);
 
