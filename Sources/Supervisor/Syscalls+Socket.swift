@@ -51,27 +51,15 @@ enum Socket {
                 var sin6 = sockaddr_in6()
                 sin6.sin6_family = sa_family_t(AF_INET6)
                 sin6.sin6_port = address.port.bigEndian
-                guard inet_pton(AF_INET6, address.host, &sin6.sin6_addr) == 1 else {
-                    throw SystemError(call: "inet_pton(\(address.host))", errno: EINVAL)
-                }
+                try parse(address.host, family: AF_INET6, into: &sin6.sin6_addr)
                 try bindAndListen(fd, &sin6, backlog: backlog)
-                var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-                withUnsafeMutablePointer(to: &sin6) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-                }
                 bound.port = UInt16(bigEndian: sin6.sin6_port)
             } else {
                 var sin = sockaddr_in()
                 sin.sin_family = sa_family_t(AF_INET)
                 sin.sin_port = address.port.bigEndian
-                guard inet_pton(AF_INET, address.host, &sin.sin_addr) == 1 else {
-                    throw SystemError(call: "inet_pton(\(address.host))", errno: EINVAL)
-                }
+                try parse(address.host, family: AF_INET, into: &sin.sin_addr)
                 try bindAndListen(fd, &sin, backlog: backlog)
-                var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-                withUnsafeMutablePointer(to: &sin) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &length) }
-                }
                 bound.port = UInt16(bigEndian: sin.sin_port)
             }
         } catch {
@@ -81,15 +69,23 @@ enum Socket {
         return (FileDescriptor(rawValue: fd), bound)
     }
 
+    private static func parse<Raw>(_ host: String, family: CInt, into raw: inout Raw) throws(SystemError) {
+        guard inet_pton(family, host, &raw) == 1 else { throw SystemError(call: "inet_pton(\(host))", errno: EINVAL) }
+    }
+
+    /// Binds, listens, and reads back the bound address into `address` (port 0 becomes the chosen port).
     private static func bindAndListen<Address>(_ fd: CInt, _ address: inout Address, backlog: CInt)
         throws(SystemError)
     {
-        let size = socklen_t(MemoryLayout<Address>.size)
+        var size = socklen_t(MemoryLayout<Address>.size)
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, size) }
         }
         guard result == 0 else { throw SystemError(call: "bind") }
         guard Glibc.listen(fd, backlog) == 0 else { throw SystemError(call: "listen") }
+        withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { _ = getsockname(fd, $0, &size) }
+        }
     }
 
     /// accept4(2) with SOCK_NONBLOCK | SOCK_CLOEXEC; returns the client and its "ip:port".
