@@ -105,6 +105,23 @@ struct JobStore {
         return outcome
     }
 
+    /// A running attempt cut short by the supervisor's shutdown: queued again at the back (or failed when it
+    /// used its grace attempt, see `Job.interrupt`).
+    mutating func interrupt(id: String, error: String, now: Int64) throws(InvalidTransition) -> AttemptOutcome {
+        var outcome = AttemptOutcome.failed
+        try update(id) { (job: inout Job) throws(InvalidTransition) in
+            outcome = try job.interrupt(error: error, now: now)
+        }
+        runningCount -= 1
+        if case .retry = outcome {
+            queuedCount += 1
+            runnable.append((id, jobs[id]!.sequence))
+        } else {
+            finish(id)
+        }
+        return outcome
+    }
+
     /// A retry-waiting job's backoff elapsed: put it at the back of the FIFO. Ignored if it was canceled.
     mutating func makeRunnable(id: String) {
         guard var job = jobs[id], job.state == .queued, job.nextAttemptAt != nil else { return }

@@ -48,6 +48,8 @@ final class Journal {
     private var fd: FileDescriptor
     private let lockFD: FileDescriptor
     private var pending: [UInt8] = []
+    /// A pending record must be on disk before this iteration's replies.
+    private var pendingNeedsSync = false
     /// Bytes in the file (committed).
     private(set) var size: Int
 
@@ -108,18 +110,21 @@ final class Journal {
     /// Buffers a record; it reaches the file at the next `commit()`.
     func append(_ record: JournalRecord) {
         record.encode(into: &pending)
+        if record.mustBeDurableBeforeReply { pendingNeedsSync = true }
     }
 
     /// Whether records wait for `commit()`.
     var hasPending: Bool { !pending.isEmpty }
 
-    /// Writes the buffered records and, with `journal.fsync = "batch"`, makes them durable with one fdatasync.
+    /// Writes the buffered records; with `journal.fsync = "batch"` one fdatasync makes them durable when a
+    /// reply depends on one of them (it also covers every record written before).
     func commit() throws(SystemError) {
         guard !pending.isEmpty else { return }
         try Posix.writeAll(fd, pending)
         size += pending.count
         pending.removeAll(keepingCapacity: pending.count < 1 << 20)
-        if syncMode == .batch { try Posix.fdatasync(fd) }
+        if syncMode == .batch && pendingNeedsSync { try Posix.fdatasync(fd) }
+        pendingNeedsSync = false
     }
 
     /// Replaces the journal with `records` (the live set): write a new file, fsync it, rename it over the

@@ -15,11 +15,23 @@ enum JournalRecord: Equatable {
     case succeeded(id: String, result: String, at: Int64)
     /// The job was canceled.
     case canceled(id: String, at: Int64)
+    /// An attempt was cut short by the supervisor's own shutdown (see `Job.interrupt`).
+    case interrupted(id: String, attempt: Int, error: String, at: Int64)
     /// A whole job as it stood at compaction.
     case snapshot(Job)
 
     private enum Kind: UInt8 {
-        case accepted = 1, started, attemptFailed, succeeded, canceled, snapshot
+        case accepted = 1, started, attemptFailed, succeeded, canceled, snapshot, interrupted
+    }
+
+    /// Whether a reply depends on this record (`202` on accept, `200` on cancel): such records are synced
+    /// before the reply goes out. Progress records ride along with the next sync; losing one to a power
+    /// failure only makes a job run again (at least once), never lose it.
+    var mustBeDurableBeforeReply: Bool {
+        switch self {
+        case .accepted, .canceled: return true
+        case .started, .attemptFailed, .succeeded, .snapshot, .interrupted: return false
+        }
     }
 
     /// Header bytes before each body.
@@ -60,6 +72,12 @@ enum JournalRecord: Equatable {
         case .canceled(let id, let at):
             buffer.append(Kind.canceled.rawValue)
             buffer.appendField(id)
+            buffer.appendBigEndian(at)
+        case .interrupted(let id, let attempt, let error, let at):
+            buffer.append(Kind.interrupted.rawValue)
+            buffer.appendField(id)
+            buffer.appendBigEndian(UInt32(attempt))
+            buffer.appendField(error)
             buffer.appendBigEndian(at)
         case .snapshot(let job):
             buffer.append(Kind.snapshot.rawValue)
@@ -125,6 +143,10 @@ enum JournalRecord: Equatable {
             return .succeeded(id: try reader.string(), result: try reader.string(), at: try reader.integer(Int64.self))
         case .canceled:
             return .canceled(id: try reader.string(), at: try reader.integer(Int64.self))
+        case .interrupted:
+            return .interrupted(
+                id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)), error: try reader.string(),
+                at: try reader.integer(Int64.self))
         case .snapshot:
             let id = try reader.string()
             let payload = try reader.string()

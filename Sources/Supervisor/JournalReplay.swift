@@ -26,6 +26,10 @@ enum JournalReplay {
                     }
                 case .canceled(let id, let at):
                     try update(&jobs, id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: at) }
+                case .interrupted(let id, _, let error, let at):
+                    try update(&jobs, id) { (job: inout Job) throws(InvalidTransition) in
+                        _ = try job.interrupt(error: error, now: at)
+                    }
                 }
             } catch {
                 problems.append("record \(record.summary) does not apply to a job in state \(error.from.rawValue)")
@@ -57,6 +61,7 @@ extension JournalRecord {
         case .attemptFailed(let id, let attempt, _, _, _): return "attempt_failed(\(id), \(attempt))"
         case .succeeded(let id, _, _): return "succeeded(\(id))"
         case .canceled(let id, _): return "canceled(\(id))"
+        case .interrupted(let id, let attempt, _, _): return "interrupted(\(id), \(attempt))"
         case .snapshot(let job): return "snapshot(\(job.id))"
         }
     }

@@ -110,6 +110,19 @@ extension Supervisor {
         }
     }
 
+    /// An attempt killed by the shutdown deadline: the job goes back to the queue (kept in the journal for the
+    /// next start) with the attempt counted, like an attempt interrupted by a crash of the supervisor.
+    func attemptInterrupted(jobID: String, attempt: Int, error: String) {
+        guard let job = store[jobID], job.state == .running, job.attempts == attempt else { return }
+        let now = clock.wallMilliseconds()
+        guard let outcome = try? store.interrupt(id: jobID, error: error, now: now) else { return }
+        journal.append(.interrupted(id: jobID, attempt: attempt, error: error, at: now))
+        let state = outcome == .failed ? "failed" : "queued"
+        logger.warn(
+            "job_interrupted",
+            ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error), "state": .string(state)])
+    }
+
     /// Makes a retry-waiting job runnable after its backoff.
     func scheduleRetry(jobID: String, delay: Milliseconds) {
         retryTimers[jobID] = loop.schedule(after: delay) { [unowned self] in

@@ -285,8 +285,13 @@ extension Supervisor {
             loop.cancel(assignment.deadlineTimer)
             slot.assignment = nil
             slot.jobsRun += 1
-            attemptFailed(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
+            if slot.killedByShutdown {
+                attemptInterrupted(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
+            } else {
+                attemptFailed(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
+            }
         }
+        slot.killedByShutdown = false
         let wasKilled = slot.killReason != nil
         slot.pid = nil
         slot.killReason = nil

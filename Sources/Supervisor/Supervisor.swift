@@ -210,7 +210,7 @@ final class Supervisor {
     /// Spawns workers for slots that have none and should, and retires slots past the target.
     func manageWorkers() {
         guard !draining else { return }
-        while slots.filter({ $0.state != .retired }).count < targetWorkers {
+        while activeSlots.count < targetWorkers {
             let slot = slots.first(where: { $0.state == .retired && !$0.isAlive }) ?? newSlot()
             slot.state = .restarting
             slot.retireOnExit = false
@@ -218,6 +218,9 @@ final class Supervisor {
             spawnWorker(in: slot)
         }
     }
+
+    /// Slots that are not retired or on their way out.
+    private var activeSlots: [WorkerSlot] { slots.filter { !$0.retireOnExit && $0.state != .retired } }
 
     private func newSlot() -> WorkerSlot {
         let slot = WorkerSlot(index: slots.count)
@@ -230,7 +233,7 @@ final class Supervisor {
         guard !draining else { return }
         let target = max(1, targetWorkers + change)
         logger.info("workers_scaled", ["from": .int(targetWorkers), "to": .int(target)])
-        if target < targetWorkers, let slot = slots.last(where: { $0.state != .retired }) {
+        if target < targetWorkers, let slot = activeSlots.last {
             retire(slot)
         }
         targetWorkers = target
@@ -275,6 +278,7 @@ final class Supervisor {
 
     private func killAllWorkers(reason: String) {
         for slot in slots where slot.isAlive {
+            slot.killedByShutdown = true
             kill(slot, reason: reason)
         }
     }

@@ -65,6 +65,8 @@ final class WorkerSlot {
     var assignment: Assignment?
     /// Why the supervisor killed this child, charged to its job instead of the raw signal.
     var killReason: String?
+    /// Killed by the shutdown deadline (or a second signal): its attempt is an interruption, not a failure.
+    var killedByShutdown = false
     /// Stop once the current job ends (scale-down, recycling).
     var stopWhenIdle = false
     /// Do not respawn after the child exits.

@@ -93,6 +93,15 @@ struct SignalTests {
         #expect(elapsed(since: start) >= .milliseconds(250), "exited before the shutdown timeout")
         #expect(elapsed(since: start) < .seconds(3))
         #expect(!ProcessTable.workerExists(worker), "worker \(worker) outlived the supervisor")
+        let interrupted = prefork.logEvents("job_interrupted") { $0.string("id") == "overstays" }
+        #expect(interrupted.first?.string("state") == "queued")
+
+        // The killed attempt is counted, but the job is not lost: it runs again after the restart.
+        let next = try await prefork.restart()
+        defer { next.terminateAndReap() }
+        let job = try await next.waitForJob("overstays", "running again") { $0.string("state") == "running" }
+        #expect(job.int("attempts") == 2)
+        #expect(job.string("last_error")?.hasPrefix("killed at shutdown") == true)
     }
 
     @Test func idleSupervisorExitsPromptlyOnSigterm() async throws {

@@ -29,6 +29,8 @@ import Testing
             .succeeded(id: "c", result: "ß∂ƒ©˙∆˚¬…æ", at: 1),
             .canceled(id: "a", at: 11),
             .canceled(id: "", at: 0),
+            .interrupted(id: "a", attempt: 2, error: "killed at shutdown after 30000 ms", at: 12),
+            .interrupted(id: "", attempt: 0, error: "", at: 0),
         ]
         for (index, state) in JobState.allCases.enumerated() {
             records.append(.snapshot(job("snap-\(state.rawValue)", state, sequence: UInt64(index))))

@@ -39,6 +39,28 @@ import Testing
         #expect(job.updatedAt == now)
     }
 
+    @Test func attemptInterruptedByShutdownIsQueuedEvenWithoutRetriesLeft() throws {
+        let error = "killed at shutdown after 30000 ms"
+        let job = try replayOne([
+            accepted("a", maxRetries: 0), .started(id: "a", attempt: 1, at: 200),
+            .interrupted(id: "a", attempt: 1, error: error, at: 300),
+        ])
+        #expect(job.state == .queued)
+        #expect(job.attempts == 1)
+        #expect(job.lastError == error)
+        #expect(job.updatedAt == 300)
+    }
+
+    @Test func secondInterruptionBeyondTheBudgetFails() throws {
+        let job = try replayOne([
+            accepted("a", maxRetries: 0), .started(id: "a", attempt: 1, at: 200),
+            .interrupted(id: "a", attempt: 1, error: "killed at shutdown", at: 300),
+            .started(id: "a", attempt: 2, at: 400), .interrupted(id: "a", attempt: 2, error: "killed at shutdown", at: 500),
+        ])
+        #expect(job.state == .failed)
+        #expect(job.attempts == 2)
+    }
+
     @Test func failedAttemptWithRetryTimeIsQueuedUntilThen() throws {
         let job = try replayOne([
             accepted("a"),
