@@ -204,6 +204,7 @@ final class HTTPServer {
         _ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, method: String, path: String
     ) {
         response.serialize(into: &connection.output, keepAlive: keepAlive)
+        supervisor.metrics.requestServed(route: Supervisor.routeLabel(path), status: response.status)
         if logger.enabled(.info) {
             let micros = monotonicMicroseconds() - connection.requestStartedMicroseconds
             logger.info(

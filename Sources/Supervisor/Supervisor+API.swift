@@ -27,6 +27,8 @@ extension Supervisor {
             return request.method == "GET" ? readinessRoute() : methodNotAllowed("GET")
         case "workers" where segments.count == 1:
             return request.method == "GET" ? workersRoute() : methodNotAllowed("GET")
+        case "metrics" where segments.count == 1:
+            return request.method == "GET" ? metricsRoute() : methodNotAllowed("GET")
         default:
             return .error(404, "no route for \(request.path)")
         }
@@ -54,6 +56,7 @@ extension Supervisor {
         do throws(HTTPError) {
             submission = try EnqueueRequest(body: request.body, maximumPayloadBytes: config.maxPayloadBytes)
         } catch {
+            metrics.jobRejected(.invalid)
             return .error(error)
         }
         do throws(EnqueueRefusal) {
@@ -62,6 +65,7 @@ extension Supervisor {
             return HTTPResponse.json(created ? 202 : 200, job.jsonBody)
                 .withHeader("Location", "/jobs/" + HTTPRequest.percentEncode(pathSegment: job.id))
         } catch {
+            metrics.jobRejected(error.metricsReason)
             switch error {
             case .conflict:
                 return .error(409, "job \(submission.id) already exists with a different payload or max_retries")
@@ -134,6 +138,25 @@ extension Supervisor {
         body.appendDecimal(store.runningCount)
         body.appendASCII("}\n")
         return .json(200, body)
+    }
+
+    private func metricsRoute() -> HTTPResponse {
+        let gauges = Metrics.Gauges(
+            queued: store.queuedCount, running: store.runningCount, liveWorkers: liveWorkerCount,
+            targetWorkers: targetWorkers, draining: draining, retainedJobs: store.jobs.count,
+            journalBytes: journal.size)
+        return HTTPResponse(
+            status: 200, body: metrics.exposition(gauges), contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    /// The route a path belongs to, as the `route` label of `prefork_http_requests_total` (ids left out,
+    /// so the label set stays small).
+    static func routeLabel(_ path: String) -> String {
+        switch path {
+        case "/enqueue", "/jobs", "/healthz", "/readyz", "/workers", "/metrics": return path
+        case _ where path.hasPrefix("/jobs/"): return "/jobs/{id}"
+        default: return "other"
+        }
     }
 
     private func readinessRoute() -> HTTPResponse {

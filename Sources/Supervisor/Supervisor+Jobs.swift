@@ -11,6 +11,15 @@ extension Supervisor {
         case queueFull
         /// SIGINT/SIGTERM received.
         case draining
+
+        /// The `reason` label it is counted under.
+        var metricsReason: Metrics.Rejection {
+            switch self {
+            case .conflict: return .conflict
+            case .queueFull: return .queueFull
+            case .draining: return .draining
+            }
+        }
     }
 
     /// Accepts a job, or returns the existing identical one (`created` false).
@@ -25,6 +34,7 @@ extension Supervisor {
         journal.append(
             .accepted(id: id, payload: payload, maxRetries: maxRetries, sequence: job.sequence, at: job.createdAt))
         logger.debug("job_accepted", ["id": .string(id), "max_retries": .int(maxRetries)])
+        metrics.jobAccepted()
         needsDispatch = true
         return (job, true)
     }
@@ -44,11 +54,12 @@ extension Supervisor {
         let deadline = loop.schedule(after: timeout) { [unowned self, unowned slot] in
             guard slot.assignment?.jobID == job.id, slot.assignment?.attempt == job.attempts else { return }
             logger.warn("job_timeout", ["id": .string(job.id), "attempt": .int(job.attempts), "pid": .int(slot.pid ?? 0)])
-            kill(slot, reason: "timeout after \(timeout) ms")
+            kill(slot, reason: "timeout after \(timeout) ms", cause: .timeout)
         }
         slot.state = .busy
         slot.assignment = WorkerSlot.Assignment(
-            jobID: job.id, attempt: job.attempts, startedAt: loop.now, deadlineTimer: deadline)
+            jobID: job.id, attempt: job.attempts, startedAt: monotonicMicroseconds(), deadlineTimer: deadline)
+        if job.attempts == 1 { metrics.queueWait.observe(Double(job.updatedAt - job.createdAt) / 1000) }
         logger.debug("job_started", ["id": .string(job.id), "attempt": .int(job.attempts), "slot": .int(slot.index)])
         send(
             .run(
@@ -63,10 +74,13 @@ extension Supervisor {
         loop.cancel(assignment.deadlineTimer)
         slot.assignment = nil
         slot.jobsRun += 1
+        metrics.runTime.observe(Double(monotonicMicroseconds() - assignment.startedAt) / 1_000_000)
+        metrics.attemptEnded(result.ok ? .ok : .error)
         let output = String(decoding: result.output, as: UTF8.self)
         if result.ok {
             if let job = try? store.succeed(id: assignment.jobID, result: output, now: clock.wallMilliseconds()) {
                 journal.append(.succeeded(id: job.id, result: output, at: job.updatedAt))
+                metrics.jobFinished(.done)
                 logger.info(
                     "job_done",
                     [
@@ -100,12 +114,14 @@ extension Supervisor {
         switch outcome {
         case .retry(let delay):
             journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: now + delay, at: now))
+            metrics.jobRetried()
             logger.info(
                 "job_retry",
                 ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error), "delay_ms": .int(delay)])
             scheduleRetry(jobID: jobID, delay: delay)
         case .failed:
             journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: nil, at: now))
+            metrics.jobFinished(.failed)
             logger.info("job_failed", ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error)])
         }
     }
@@ -117,6 +133,7 @@ extension Supervisor {
         let now = clock.wallMilliseconds()
         guard let outcome = try? store.interrupt(id: jobID, error: error, now: now) else { return }
         journal.append(.interrupted(id: jobID, attempt: attempt, error: error, at: now))
+        if outcome == .failed { metrics.jobFinished(.failed) }
         let state = outcome == .failed ? "failed" : "queued"
         logger.warn(
             "job_interrupted",
@@ -137,9 +154,10 @@ extension Supervisor {
         let now = clock.wallMilliseconds()
         let (job, previous) = try store.cancel(id: id, now: now)
         journal.append(.canceled(id: id, at: now))
+        metrics.jobFinished(.canceled)
         loop.cancel(retryTimers.removeValue(forKey: id))
         if previous == .running, let slot = slots.first(where: { $0.assignment?.jobID == id }) {
-            kill(slot, reason: "job canceled")
+            kill(slot, reason: "job canceled", cause: .canceled)
         }
         logger.info("job_canceled", ["id": .string(id), "was": .string(previous.rawValue)])
         return job

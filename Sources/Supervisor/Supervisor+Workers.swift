@@ -38,6 +38,7 @@ extension Supervisor {
             slot.pendingOutput = []
             slot.assignment = nil
             slot.killReason = nil
+            slot.killCause = nil
             slot.stopWhenIdle = false
             slot.pipes = WorkerSlot.Pipes()
             slot.pipes.jobs = jobs.write
@@ -62,10 +63,11 @@ extension Supervisor {
             created.forEach(Posix.close)
             if slot.isAlive {
                 // Spawned but could not be watched: kill it, the reap settles the slot.
-                kill(slot, reason: "supervisor could not watch the worker: \(error)")
+                kill(slot, reason: "supervisor could not watch the worker: \(error)", cause: .spawnFailed)
                 return
             }
             logger.error("worker_spawn_failed", ["slot": .int(slot.index), "error": .string(error.description)])
+            metrics.workerRestarted(.spawnFailed)
             slot.quickDeaths += 1
             scheduleRespawn(slot)
         }
@@ -79,6 +81,9 @@ extension Supervisor {
             "--fail-rate", String(config.simulateFailRate),
         ]
         if config.simulateDirectives { arguments.append("--directives") }
+        for argument in config.execCommand ?? [] { arguments += ["--exec", argument] }
+        if config.workerMemoryLimitMb > 0 { arguments += ["--memory-limit-mb", String(config.workerMemoryLimitMb)] }
+        if config.workerCpuLimitS > 0 { arguments += ["--cpu-limit-s", String(config.workerCpuLimitS)] }
         return arguments
     }
 
@@ -96,10 +101,14 @@ extension Supervisor {
         }
     }
 
-    /// SIGKILLs the worker's whole process group; `reason` is what its job's attempt is charged with.
-    func kill(_ slot: WorkerSlot, reason: String) {
+    /// SIGKILLs the worker's whole process group; `reason` is what its job's attempt is charged with,
+    /// `cause` what its respawn is counted as.
+    func kill(_ slot: WorkerSlot, reason: String, cause: Metrics.RestartCause? = nil) {
         guard let pid = slot.pid else { return }
-        if slot.killReason == nil { slot.killReason = reason }
+        if slot.killReason == nil {
+            slot.killReason = reason
+            slot.killCause = cause
+        }
         Posix.kill(-pid, SIGKILL)
         Posix.kill(pid, SIGKILL)
     }
@@ -209,7 +218,7 @@ extension Supervisor {
 
     private func protocolViolation(_ slot: WorkerSlot, _ message: String) {
         logger.warn("worker_protocol_error", ["slot": .int(slot.index), "pid": .int(slot.pid ?? 0), "error": .string(message)])
-        kill(slot, reason: "protocol error: \(message)")
+        kill(slot, reason: "protocol error: \(message)", cause: .protocol)
     }
 
     /// Reads the worker's stdout (0) or stderr (1) and logs whole lines.
@@ -281,10 +290,19 @@ extension Supervisor {
         if level == .info { logger.info("worker_exited", fields) } else { logger.warn("worker_exited", fields) }
 
         let ranJob = slot.assignment != nil || slot.jobsRun > 0
+        let cause = slot.killCause ?? .crash
         if let assignment = slot.assignment {
             loop.cancel(assignment.deadlineTimer)
             slot.assignment = nil
             slot.jobsRun += 1
+            metrics.runTime.observe(Double(monotonicMicroseconds() - assignment.startedAt) / 1_000_000)
+            switch (slot.killedByShutdown, cause) {
+            case (true, _): metrics.attemptEnded(.interrupted)
+            case (false, .timeout): metrics.attemptEnded(.timeout)
+            case (false, .protocol): metrics.attemptEnded(.protocol)
+            case (false, .canceled): break  // the job was canceled; no attempt outcome to count
+            default: metrics.attemptEnded(.crash)
+            }
             if slot.killedByShutdown {
                 attemptInterrupted(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
             } else {
@@ -295,6 +313,7 @@ extension Supervisor {
         let wasKilled = slot.killReason != nil
         slot.pid = nil
         slot.killReason = nil
+        slot.killCause = nil
         slot.startedAtWall = nil
 
         if slot.retireOnExit || draining {
@@ -304,6 +323,7 @@ extension Supervisor {
         let diedAtStart = !ranJob && !wasKilled && loop.now - slot.spawnedAt < Supervisor.quickDeathWindow
         slot.quickDeaths = diedAtStart ? slot.quickDeaths + 1 : 0
         slot.restarts += 1
+        metrics.workerRestarted(cause)
         scheduleRespawn(slot)
     }
 

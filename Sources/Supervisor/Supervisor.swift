@@ -20,6 +20,8 @@ final class Supervisor {
     var store: JobStore
     /// Retry delays.
     var backoff: Backoff
+    /// Counters and histograms for `/metrics`.
+    var metrics = Metrics()
     /// The worker pool, one slot per position.
     var slots: [WorkerSlot] = []
     /// Slot of each live child.

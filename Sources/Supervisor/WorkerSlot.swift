@@ -28,8 +28,8 @@ final class WorkerSlot {
         var jobID: String
         /// The attempt number.
         var attempt: Int
-        /// Monotonic start time.
-        var startedAt: Milliseconds
+        /// Monotonic start time, microseconds.
+        var startedAt: Int64
         /// Fires the job timeout.
         var deadlineTimer: TimerID?
     }
@@ -65,6 +65,8 @@ final class WorkerSlot {
     var assignment: Assignment?
     /// Why the supervisor killed this child, charged to its job instead of the raw signal.
     var killReason: String?
+    /// The same, as a restart cause for the metrics.
+    var killCause: Metrics.RestartCause?
     /// Killed by the shutdown deadline (or a second signal): its attempt is an interruption, not a failure.
     var killedByShutdown = false
     /// Stop once the current job ends (scale-down, recycling).

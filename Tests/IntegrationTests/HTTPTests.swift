@@ -158,8 +158,7 @@ struct HTTPTests {
         #expect(try prefork.request("GET", "/workers", headers: [("Authorization", "Bearer s3cret")]).status == 200)
     }
 
-    @Test(.disabled("GET /metrics arrives with issue 4 (operations)"))
-    func metricsAreServedAsPrometheusText() async throws {
+    @Test func metricsAreServedAsPrometheusText() async throws {
         let prefork = try await PreforkProcess.start()
         defer { prefork.terminateAndReap() }
 
