@@ -184,6 +184,10 @@ extension Supervisor {
             body.appendDecimal(slot.jobsRun)
             body.appendASCII(",\"restarts\":")
             body.appendDecimal(slot.restarts)
+            body.appendASCII(",\"recycles\":")
+            body.appendDecimal(slot.recycles)
+            body.appendASCII(",\"last_restart_cause\":")
+            if let cause = slot.lastRestartCause { body.appendJSONString(cause) } else { body.appendASCII("null") }
             body.appendASCII(",\"started_at\":")
             if let started = slot.startedAtWall {
                 body.appendJSONString(rfc3339(milliseconds: started))

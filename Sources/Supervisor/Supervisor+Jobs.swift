@@ -96,6 +96,10 @@ extension Supervisor {
 
     /// The worker is free again: take the next job, or stop if it was asked to.
     private func workerFinishedJob(_ slot: WorkerSlot) {
+        slot.childJobs += 1
+        if !slot.retireOnExit, let reason = recycleReason(slot) {
+            recycle(slot, reason: reason)
+        }
         if slot.stopWhenIdle || slot.retireOnExit {
             sendStop(slot)
         } else {

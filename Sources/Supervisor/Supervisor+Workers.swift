@@ -40,6 +40,8 @@ extension Supervisor {
             slot.killReason = nil
             slot.killCause = nil
             slot.stopWhenIdle = false
+            slot.childJobs = 0
+            slot.recycleReason = nil
             slot.pipes = WorkerSlot.Pipes()
             slot.pipes.jobs = jobs.write
             slot.pipes.results = results.read
@@ -75,8 +77,13 @@ extension Supervisor {
 
     /// The worker's command line, from the handler settings.
     func workerArguments(slot: WorkerSlot) -> [String] {
+        ["--slot", String(slot.index)] + Supervisor.handlerArguments(config)
+    }
+
+    /// The part of a worker's command line that comes from the config: when it changes, workers are replaced.
+    static func handlerArguments(_ config: Config) -> [String] {
         var arguments = [
-            "--slot", String(slot.index), "--handler", config.handler.rawValue,
+            "--handler", config.handler.rawValue,
             "--min-ms", String(config.simulateMinMs), "--max-ms", String(config.simulateMaxMs),
             "--fail-rate", String(config.simulateFailRate),
         ]
@@ -290,7 +297,8 @@ extension Supervisor {
         if level == .info { logger.info("worker_exited", fields) } else { logger.warn("worker_exited", fields) }
 
         let ranJob = slot.assignment != nil || slot.jobsRun > 0
-        let cause = slot.killCause ?? .crash
+        let recycled = slot.recycleReason != nil && slot.killReason == nil
+        let cause = recycled ? .recycled : slot.killCause ?? .crash
         if let assignment = slot.assignment {
             loop.cancel(assignment.deadlineTimer)
             slot.assignment = nil
@@ -320,9 +328,16 @@ extension Supervisor {
             slot.state = .retired
             return
         }
-        let diedAtStart = !ranJob && !wasKilled && loop.now - slot.spawnedAt < Supervisor.quickDeathWindow
+        let diedAtStart =
+            !ranJob && !wasKilled && !recycled && loop.now - slot.spawnedAt < Supervisor.quickDeathWindow
         slot.quickDeaths = diedAtStart ? slot.quickDeaths + 1 : 0
         slot.restarts += 1
+        slot.lastRestartCause = cause.rawValue
+        if recycled {
+            slot.recycles += 1
+            logger.info("worker_recycled", ["slot": .int(slot.index), "pid": .int(pid), "reason": .optional(slot.recycleReason)])
+        }
+        slot.recycleReason = nil
         metrics.workerRestarted(cause)
         scheduleRespawn(slot)
     }

@@ -29,7 +29,10 @@ final class Supervisor {
     /// Workers wanted (WORKERS, changed by SIGTTIN/SIGTTOU).
     var targetWorkers: Int
     /// Path of `prefork-worker`.
-    let workerPath: String
+    var workerPath: String
+    /// Command-line arguments and environment the process started with, to re-read the config on SIGHUP.
+    let launchArguments: [String]
+    let launchEnvironment: [String: String]
     /// /dev/null, the workers' stdin.
     let devNull: FileDescriptor
     /// The HTTP front end.
@@ -58,8 +61,10 @@ final class Supervisor {
     /// Builds the supervisor; nothing starts until `run()`.
     init(
         config: Config, workerPath: String, logger: Logger, journal: Journal, recovery: Journal.Recovery,
-        clock: Clock = SystemClock()
+        launchArguments: [String] = [], launchEnvironment: [String: String] = [:], clock: Clock = SystemClock()
     ) throws(SystemError) {
+        self.launchArguments = launchArguments
+        self.launchEnvironment = launchEnvironment
         self.config = config
         self.logger = logger
         self.clock = clock
@@ -242,9 +247,48 @@ final class Supervisor {
         manageWorkers()
     }
 
-    /// SIGHUP. Reloading the config file arrives with the operations work (issue 4); until then say so.
+    /// SIGHUP: re-read the config (file, environment and flags as at start) and apply what can change live.
+    /// A bad file is logged and changes nothing; listen address, data dir and journal.fsync need a restart.
     private func reloadConfiguration() {
-        logger.warn("reload_unsupported", ["message": "SIGHUP received; config reload is not implemented yet"])
+        guard !draining else { return }
+        var next: Config
+        do throws(ConfigError) {
+            (next, _) = try Config.load(
+                arguments: launchArguments, environment: launchEnvironment, readFile: Config.readFileFromDisk)
+        } catch {
+            logger.error("reload_failed", ["error": .string(error.description)])
+            return
+        }
+        let nextWorkerPath = next.workerPath ?? defaultWorkerPath()
+        guard access(nextWorkerPath, X_OK) == 0 else {
+            logger.error("reload_failed", ["error": .string("worker executable \(nextWorkerPath) is not executable")])
+            return
+        }
+        var ignored: [String] = []
+        if next.listen != config.listen { ignored.append("listen") }
+        if next.dataDir != config.dataDir { ignored.append("data_dir") }
+        if next.journalFsync != config.journalFsync { ignored.append("journal.fsync") }
+        (next.listen, next.dataDir, next.journalFsync) = (config.listen, config.dataDir, config.journalFsync)
+
+        let workerSettingsChanged =
+            Supervisor.handlerArguments(next) != Supervisor.handlerArguments(config) || nextWorkerPath != workerPath
+        config = next
+        workerPath = nextWorkerPath
+        backoff = Backoff(config: next)
+        logger.level = next.logLevel
+        store.maximumFinished = next.retentionMaxFinished
+        targetWorkers = next.workers
+        if workerSettingsChanged {
+            for slot in activeSlots { recycle(slot, reason: "config reloaded with new worker settings") }
+        }
+        for slot in activeSlots.suffix(max(0, activeSlots.count - targetWorkers)) { retire(slot) }
+        manageWorkers()
+        logger.info(
+            "config_reloaded",
+            [
+                "workers": .int(targetWorkers), "workers_replaced": .bool(workerSettingsChanged),
+                "ignored_until_restart": .string(ignored.joined(separator: ", ")),
+            ])
     }
 
     // MARK: Stopping

@@ -75,6 +75,14 @@ final class WorkerSlot {
     var retireOnExit = false
     /// Jobs this slot's children have finished (any outcome).
     var jobsRun = 0
+    /// Jobs the current child has finished (for `worker.max_jobs`).
+    var childJobs = 0
+    /// Set when the current child is being replaced gracefully, with why.
+    var recycleReason: String?
+    /// Children replaced gracefully (max_jobs, max_rss_mb, reload).
+    var recycles = 0
+    /// Why the slot's child was last replaced: "crash", "timeout", "recycled", ...
+    var lastRestartCause: String?
     /// Times this slot's child was respawned.
     var restarts = 0
     /// Consecutive children that died right after start; drives the restart delay.

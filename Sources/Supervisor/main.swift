@@ -70,7 +70,8 @@ do throws(Journal.OpenError) {
 }
 do throws(SystemError) {
     let supervisor = try Supervisor(
-        config: config, workerPath: workerPath, logger: logger, journal: journal, recovery: recovery)
+        config: config, workerPath: workerPath, logger: logger, journal: journal, recovery: recovery,
+        launchArguments: Array(CommandLine.arguments.dropFirst()), launchEnvironment: currentEnvironment())
     exit(try supervisor.run(listenAddress: address))
 } catch {
     logger.error("fatal", ["error": .string(error.description)])
