@@ -270,23 +270,7 @@ extension Supervisor {
 
     /// A reaped child: read what it left in its pipes, charge its job, close its descriptors, respawn the slot.
     func workerExited(_ slot: WorkerSlot, status: TerminationStatus) {
-        readResults(slot)
-        readOutput(slot, stream: 0)
-        readOutput(slot, stream: 1)
-        closeJobPipe(slot)
-        for stream in 0..<2 {
-            if let fd = slot.pipes.output[stream] {
-                loop.unregister(fd, token: slot.pipes.outputTokens[stream])
-                Posix.close(fd)
-                slot.pipes.output[stream] = nil
-            }
-        }
-        if let fd = slot.pipes.results {
-            loop.unregister(fd, token: slot.pipes.resultsToken)
-            Posix.close(fd)
-            slot.pipes.results = nil
-        }
-
+        closeDescriptors(of: slot)
         let pid = slot.pid ?? 0
         let reason = slot.killReason ?? "worker \(status.description)"
         let level: LogLevel = slot.state == .stopping && slot.killReason == nil ? .info : .warn
@@ -296,26 +280,11 @@ extension Supervisor {
         ]
         if level == .info { logger.info("worker_exited", fields) } else { logger.warn("worker_exited", fields) }
 
-        let ranJob = slot.assignment != nil || slot.jobsRun > 0
+        let ranJob = slot.assignment != nil || slot.childJobs > 0
         let recycled = slot.recycleReason != nil && slot.killReason == nil
         let cause = recycled ? .recycled : slot.killCause ?? .crash
         if let assignment = slot.assignment {
-            loop.cancel(assignment.deadlineTimer)
-            slot.assignment = nil
-            slot.jobsRun += 1
-            metrics.runTime.observe(Double(monotonicMicroseconds() - assignment.startedAt) / 1_000_000)
-            switch (slot.killedByShutdown, cause) {
-            case (true, _): metrics.attemptEnded(.interrupted)
-            case (false, .timeout): metrics.attemptEnded(.timeout)
-            case (false, .protocol): metrics.attemptEnded(.protocol)
-            case (false, .canceled): break  // the job was canceled; no attempt outcome to count
-            default: metrics.attemptEnded(.crash)
-            }
-            if slot.killedByShutdown {
-                attemptInterrupted(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
-            } else {
-                attemptFailed(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
-            }
+            chargeInterruptedAssignment(assignment, of: slot, reason: reason, cause: cause)
         }
         slot.killedByShutdown = false
         let wasKilled = slot.killReason != nil
@@ -340,6 +309,49 @@ extension Supervisor {
         slot.recycleReason = nil
         metrics.workerRestarted(cause)
         scheduleRespawn(slot)
+    }
+
+    /// Reads what the dead child left in its pipes (a last result, last output lines), then closes them all.
+    private func closeDescriptors(of slot: WorkerSlot) {
+        readResults(slot)
+        readOutput(slot, stream: 0)
+        readOutput(slot, stream: 1)
+        closeJobPipe(slot)
+        for stream in 0..<2 {
+            if let fd = slot.pipes.output[stream] {
+                loop.unregister(fd, token: slot.pipes.outputTokens[stream])
+                Posix.close(fd)
+                slot.pipes.output[stream] = nil
+            }
+        }
+        if let fd = slot.pipes.results {
+            loop.unregister(fd, token: slot.pipes.resultsToken)
+            Posix.close(fd)
+            slot.pipes.results = nil
+        }
+    }
+
+    /// The child died during an attempt: count the outcome and charge the job (failed, or interrupted when the
+    /// shutdown deadline killed it).
+    private func chargeInterruptedAssignment(
+        _ assignment: WorkerSlot.Assignment, of slot: WorkerSlot, reason: String, cause: Metrics.RestartCause
+    ) {
+        loop.cancel(assignment.deadlineTimer)
+        slot.assignment = nil
+        slot.jobsRun += 1
+        metrics.runTime.observe(Double(monotonicMicroseconds() - assignment.startedAt) / 1_000_000)
+        switch (slot.killedByShutdown, cause) {
+        case (true, _): metrics.attemptEnded(.interrupted)
+        case (false, .timeout): metrics.attemptEnded(.timeout)
+        case (false, .protocol): metrics.attemptEnded(.protocol)
+        case (false, .canceled): break  // the job was canceled; no attempt outcome to count
+        default: metrics.attemptEnded(.crash)
+        }
+        if slot.killedByShutdown {
+            attemptInterrupted(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
+        } else {
+            attemptFailed(jobID: assignment.jobID, attempt: assignment.attempt, error: reason)
+        }
     }
 
     /// Respawns at once, or after a growing delay while the slot keeps dying at start (never a fork bomb).
