@@ -68,5 +68,13 @@ struct ReadinessTests {
         #expect(health.status == 200)
         #expect(try health.json().int("workers_alive") == 0)
         try await prefork.waitForNoZombies()
+
+        // No fork bomb: a slot that keeps dying at start is respawned after growing delays.
+        try await prefork.eventually("three delayed restarts", timeout: .seconds(10)) {
+            prefork.logEvents("worker_restart_delayed").count >= 3
+        }
+        let delays = prefork.logEvents("worker_restart_delayed").compactMap { $0.int("delay_ms") }
+        #expect(delays == delays.sorted())
+        #expect(delays.first! < delays.last!)
     }
 }
