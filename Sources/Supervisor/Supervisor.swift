@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 import IPC
 
@@ -155,6 +156,8 @@ final class Supervisor {
                 "queued": .int(store.queuedCount),
             ])
         try compactJournal()
+        // Replay's buffers (the whole file, every record) are gone now; hand their pages back to the system.
+        _ = c_malloc_trim()
         needsDispatch = true
     }
 

@@ -62,7 +62,8 @@ guard access(workerPath, X_OK) == 0 else {
 _ = c_cloexec_from(3)
 let logger = Logger(level: config.logLevel)
 let journal: Journal
-let recovery: Journal.Recovery
+// Optional so it can be released once handed over: replay needs every record once, then never again.
+var recovery: Journal.Recovery?
 do throws(Journal.OpenError) {
     (journal, recovery) = try Journal.open(directory: config.dataDir, syncMode: config.journalFsync)
 } catch {
@@ -70,8 +71,9 @@ do throws(Journal.OpenError) {
 }
 do throws(SystemError) {
     let supervisor = try Supervisor(
-        config: config, workerPath: workerPath, logger: logger, journal: journal, recovery: recovery,
+        config: config, workerPath: workerPath, logger: logger, journal: journal, recovery: recovery!,
         launchArguments: Array(CommandLine.arguments.dropFirst()), launchEnvironment: currentEnvironment())
+    recovery = nil
     exit(try supervisor.run(listenAddress: address))
 } catch {
     logger.error("fatal", ["error": .string(error.description)])

@@ -55,6 +55,9 @@ int c_set_parent_death_signal(int signal);
 /// Marks every descriptor from `first` up close-on-exec (close_range(2), or a loop on old kernels).
 int c_cloexec_from(int first);
 
+/// malloc_trim(3): returns free heap pages to the system (malloc.h is not in the Glibc module).
+int c_malloc_trim(void);
+
 /// Sets RLIMIT_AS / RLIMIT_CPU (value 0 means leave it alone).
 int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds);
 
