@@ -1,3 +1,4 @@
+import Dispatch
 import Glibc
 
 /// The append-only journal in `data_dir`: every accepted job and state change, replayed on start.
@@ -52,6 +53,9 @@ final class Journal {
     private var pendingNeedsSync = false
     /// Bytes in the file (committed).
     private(set) var size: Int
+    /// A background compaction in flight: its new file, and every byte committed to the old one since the
+    /// snapshot was taken (appended to the new file before it replaces the old).
+    private var compaction: (file: FileDescriptor, tail: [UInt8])?
 
     private init(directory: String, syncMode: FsyncMode, fd: FileDescriptor, lockFD: FileDescriptor, size: Int) {
         self.directory = directory
@@ -122,6 +126,7 @@ final class Journal {
         guard !pending.isEmpty else { return }
         try Posix.writeAll(fd, pending)
         size += pending.count
+        compaction?.tail.append(contentsOf: pending)
         pending.removeAll(keepingCapacity: pending.count < 1 << 20)
         if syncMode == .batch && pendingNeedsSync { try Posix.fdatasync(fd) }
         pendingNeedsSync = false
@@ -151,6 +156,84 @@ final class Journal {
         Posix.close(fd)
         fd = temporary
         size = bytes.count
+    }
+
+    /// Whether a background compaction is in flight.
+    var isCompacting: Bool { compaction != nil }
+
+    /// Starts compacting to the live `jobs` off the loop: the dictionary is shared copy-on-write, so taking it
+    /// costs nothing here; sorting, encoding, writing and fsyncing happen on a background thread. Returns a
+    /// descriptor that becomes readable when that is done; then call `finishCompaction`. Records committed
+    /// meanwhile go to the old file and are carried over.
+    func beginCompaction(liveJobs jobs: [String: Job]) throws(SystemError) -> FileDescriptor {
+        precondition(compaction == nil, "one compaction at a time")
+        try commit()
+        let temporaryPath = path + ".compact"
+        let file = try Posix.open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
+        let done: (read: FileDescriptor, write: FileDescriptor)
+        do throws(SystemError) {
+            done = try Posix.pipe2()
+        } catch {
+            Posix.close(file)
+            throw error
+        }
+        compaction = (file, [])
+        let capacity = size / 2
+        DispatchQueue.global(qos: .utility).async {
+            // Only this thread touches `file` until it reports: the errno (0 for success), then the size.
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(capacity)
+            for job in jobs.values.sorted(by: { $0.sequence < $1.sequence }) {
+                JournalRecord.snapshot(job).encode(into: &bytes)
+            }
+            var status: CInt = 0
+            do throws(SystemError) {
+                try Posix.writeAll(file, bytes)
+                try Posix.fsync(file)
+            } catch {
+                status = error.errno
+            }
+            var report: [UInt8] = []
+            report.appendBigEndian(status)
+            report.appendBigEndian(UInt64(bytes.count))
+            try? Posix.writeAll(done.write, report)
+            Posix.close(done.write)
+        }
+        return done.read
+    }
+
+    /// Completes a background compaction once `notification` (from `beginCompaction`) is readable: carry the
+    /// records committed since the snapshot over, fsync, rename over the journal, fsync the directory.
+    /// On failure the old journal stays in use and the new file is removed. Closes `notification`.
+    func finishCompaction(_ notification: FileDescriptor) throws(SystemError) {
+        defer { Posix.close(notification) }
+        guard let (file, _) = compaction else { return }
+        let report = (try? Posix.readToEnd(notification)) ?? []
+        var status: CInt = report.count == 12 ? 0 : EIO
+        var snapshotSize = 0
+        for byte in report.prefix(4) { status = status << 8 | CInt(byte) }
+        for byte in report.dropFirst(4) { snapshotSize = snapshotSize << 8 | Int(byte) }
+        let temporaryPath = path + ".compact"
+        do throws(SystemError) {
+            guard status == 0 else { throw SystemError(call: "compaction write", errno: status) }
+            try commit()
+            let tail = compaction!.tail
+            try Posix.writeAll(file, tail)
+            try Posix.fsync(file)
+            try Posix.rename(temporaryPath, path)
+            let directoryFD = try Posix.open(directory, O_RDONLY | O_DIRECTORY)
+            defer { Posix.close(directoryFD) }
+            try Posix.fsync(directoryFD)
+            Posix.close(fd)
+            fd = file
+            size = snapshotSize + tail.count
+            compaction = nil
+        } catch {
+            Posix.close(file)
+            unlink(temporaryPath)
+            compaction = nil
+            throw error
+        }
     }
 
     /// Flushes what is pending and releases the file and the lock.

@@ -93,10 +93,12 @@ enum JournalRecord: Equatable {
             buffer.appendBigEndian(job.updatedAt)
             buffer.appendOptional(job.nextAttemptAt)
         }
-        var header: [UInt8] = []
-        header.appendBigEndian(UInt32(buffer.count - bodyStart))
-        header.appendBigEndian(CRC32.checksum(buffer[bodyStart...]))
-        buffer.replaceSubrange(headerStart..<bodyStart, with: header)
+        let length = UInt32(buffer.count - bodyStart)
+        let checksum = CRC32.checksum(buffer[bodyStart...])
+        for index in 0..<4 {
+            buffer[headerStart + index] = UInt8(truncatingIfNeeded: length >> (24 - 8 * index))
+            buffer[headerStart + 4 + index] = UInt8(truncatingIfNeeded: checksum >> (24 - 8 * index))
+        }
     }
 
     /// Why bytes at some offset are not a valid record.

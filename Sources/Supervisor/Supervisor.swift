@@ -119,7 +119,7 @@ final class Supervisor {
         }
         do throws(SystemError) {
             try journal.commit()
-            if journal.size > compactionThreshold { try compactJournal() }
+            if journal.size > compactionThreshold && !journal.isCompacting { try beginCompaction() }
         } catch {
             journalFailed(error)
         }
@@ -174,6 +174,34 @@ final class Supervisor {
                 "bytes_before": .int(before), "bytes_after": .int(journal.size),
                 "duration_ms": .double(Double(monotonicMicroseconds() - started) / 1000),
             ])
+    }
+
+    /// Starts rewriting the journal to the live jobs on a background thread; the loop keeps serving.
+    private func beginCompaction() throws(SystemError) {
+        let started = monotonicMicroseconds()
+        let before = journal.size
+        let done = try journal.beginCompaction(liveJobs: store.jobs)
+        let encodeMicros = monotonicMicroseconds() - started
+        var token: EventToken = 0
+        token = try loop.register(done, events: EventLoop.readable) { [unowned self] _ in
+            loop.unregister(done, token: token)
+            do throws(SystemError) {
+                try journal.finishCompaction(done)
+            } catch {
+                // The old journal is still whole and in use; try again once it has doubled.
+                logger.error("journal_compaction_failed", ["error": .string(error.description)])
+                compactionThreshold = max(compactionThreshold, 2 * journal.size)
+                return
+            }
+            compactionThreshold = max(config.journalCompactBytes, 2 * journal.size)
+            logger.info(
+                "journal_compacted",
+                [
+                    "bytes_before": .int(before), "bytes_after": .int(journal.size),
+                    "duration_ms": .double(Double(monotonicMicroseconds() - started) / 1000),
+                    "loop_ms": .double(Double(encodeMicros) / 1000), "background": true,
+                ])
+        }
     }
 
     /// The journal cannot be written: nothing more can be promised durable. Stop without answering this

@@ -277,3 +277,31 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
     }
 }
+
+extension JournalFileTests {
+    @Test func backgroundCompactionCarriesOverRecordsCommittedMeanwhile() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (journal, _) = try open(directory)
+        for index in 0..<100 {
+            journal.append(.accepted(id: "dead-\(index)", payload: "p", maxRetries: 0, sequence: UInt64(index), at: 1))
+        }
+        try journal.commit()
+        let job = Job(id: "live", payload: "p", maxRetries: 0, sequence: 200, now: 2)
+        let live = JournalRecord.snapshot(job)
+        let done = try journal.beginCompaction(liveJobs: ["live": job])
+        #expect(journal.isCompacting)
+        journal.append(.canceled(id: "live", at: 5))
+        try journal.commit()
+        try journal.finishCompaction(done)
+        #expect(!journal.isCompacting)
+        journal.append(.started(id: "after", attempt: 1, at: 6))
+        journal.close()
+
+        let (reopened, recovery) = try open(directory)
+        defer { reopened.close() }
+        #expect(recovery.records == [live, .canceled(id: "live", at: 5), .started(id: "after", attempt: 1, at: 6)])
+        #expect(recovery.damage == nil)
+        #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
+    }
+}
