@@ -17,6 +17,8 @@ enum Directive: Equatable {
     case hang
     /// `@garbage`: answer with bytes that are not a frame.
     case garbage
+    /// `@oom`: allocate until the memory limit stops it, then fail the attempt (refused without a limit).
+    case oom
 
     /// Longest directive name quoted back in an error, so a huge payload makes a short message.
     static let maximumQuotedLength = 64
@@ -51,6 +53,9 @@ enum Directive: Equatable {
         case "@garbage":
             try expectNoArgument(name, arguments)
             return .garbage
+        case "@oom":
+            try expectNoArgument(name, arguments)
+            return .oom
         case "@sleep":
             let argument = try onlyArgument(name, arguments, expected: "milliseconds")
             guard let milliseconds = Int(argument), milliseconds >= 0 else {

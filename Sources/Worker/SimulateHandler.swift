@@ -14,6 +14,8 @@ struct SimulateHandler: JobHandler {
         var failureRate = 0.2
         /// Whether `@` payloads are directives rather than ordinary work.
         var directivesEnabled = false
+        /// The worker's memory limit in MiB, which `@oom` runs into; nil makes `@oom` refuse.
+        var memoryLimitMegabytes: Int?
     }
 
     /// How this handler behaves.
@@ -58,6 +60,7 @@ struct SimulateHandler: JobHandler {
         case .hang:
             while true { Posix.pause() }
         case .garbage: return .garbage
+        case .oom: return OutOfMemory.run(limitMegabytes: configuration.memoryLimitMegabytes)
         }
     }
 

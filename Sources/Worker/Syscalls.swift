@@ -122,7 +122,7 @@ enum Signal {
 }
 
 /// Runs `body` until it returns something other than -1 with EINTR; other failures throw.
-private func retryingOnInterrupt<Value: BinaryInteger>(
+func retryingOnInterrupt<Value: BinaryInteger>(
     _ call: String, _ body: () -> Value
 ) throws(SystemError) -> Value {
     while true {

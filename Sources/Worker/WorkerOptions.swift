@@ -4,18 +4,24 @@ struct WorkerOptions: Equatable {
     enum HandlerKind: String, CaseIterable {
         /// Sleeps and fails at random; honours directives when enabled.
         case simulate
+        /// Runs the `--exec` command per job.
+        case exec
     }
 
     /// One line of usage, shown with `--help` and after a bad argument.
     static let usage = """
-        usage: prefork-worker [--handler simulate] [--min-ms N] [--max-ms N] [--fail-rate F] [--directives] \
-        [--slot N]
+        usage: prefork-worker [--handler simulate|exec] [--min-ms N] [--max-ms N] [--fail-rate F] [--directives] \
+        [--exec ARG]... [--memory-limit-mb N] [--cpu-limit-s N] [--slot N]
         """
 
     /// Which handler runs the jobs.
     var handler = HandlerKind.simulate
     /// Settings of the `simulate` handler.
     var simulate = SimulateHandler.Configuration()
+    /// Settings of the `exec` handler: `--exec` once per word of the command.
+    var exec = ExecHandler.Configuration()
+    /// RLIMIT_AS and RLIMIT_CPU to set before announcing readiness.
+    var limits = ResourceLimits()
     /// The supervisor's slot number for this worker, for messages only.
     var slot: Int?
 
@@ -36,13 +42,23 @@ struct WorkerOptions: Equatable {
             case "--directives":
                 guard inlineValue == nil else { throw .unexpectedValue(option: name) }
                 options.simulate.directivesEnabled = true
-            case "--handler", "--min-ms", "--max-ms", "--fail-rate", "--slot":
+            case "--handler", "--min-ms", "--max-ms", "--fail-rate", "--slot", "--exec", "--memory-limit-mb",
+                "--cpu-limit-s":
+                // The next argument is the value even if it starts with "-": `--exec -c` is a command word.
                 guard let value = inlineValue ?? remaining.popFirst() else { throw .missingValue(option: name) }
                 try options.set(name, to: value)
             default:
                 throw .unknownArgument(argument)
             }
         }
+        if options.handler == .exec {
+            guard let program = options.exec.command.first else { throw .missingExecCommand }
+            guard !program.isEmpty else {
+                throw .invalidValue(option: "--exec", value: program, expected: "a program name first")
+            }
+        }
+        // `@oom` runs into the same limit the worker sets on itself.
+        options.simulate.memoryLimitMegabytes = options.limits.memoryMegabytes
         let simulate = options.simulate
         guard simulate.minimumMilliseconds <= simulate.maximumMilliseconds else {
             throw .invalidValue(
@@ -60,6 +76,13 @@ struct WorkerOptions: Equatable {
                 throw .invalidValue(option: option, value: value, expected: "one of: \(known)")
             }
             handler = kind
+        case "--exec": exec.command.append(value)
+        case "--memory-limit-mb":
+            limits.memoryMegabytes = try Self.positive(
+                option, value, upTo: ResourceLimits.maximumMemoryMegabytes, unit: "MiB")
+        case "--cpu-limit-s":
+            limits.cpuSeconds = try Self.positive(
+                option, value, upTo: ResourceLimits.maximumCPUSeconds, unit: "seconds")
         case "--min-ms": simulate.minimumMilliseconds = try Self.milliseconds(option, value)
         case "--max-ms": simulate.maximumMilliseconds = try Self.milliseconds(option, value)
         case "--fail-rate":
@@ -73,6 +96,15 @@ struct WorkerOptions: Equatable {
             }
             slot = number
         }
+    }
+
+    private static func positive(
+        _ option: String, _ value: String, upTo maximum: Int, unit: String
+    ) throws(UsageError) -> Int {
+        guard let number = Int(value), (1...maximum).contains(number) else {
+            throw .invalidValue(option: option, value: value, expected: "a positive integer (\(unit))")
+        }
+        return number
     }
 
     private static func milliseconds(_ option: String, _ value: String) throws(UsageError) -> Int {
@@ -95,6 +127,8 @@ enum UsageError: Error, Equatable, CustomStringConvertible {
     case unexpectedValue(option: String)
     /// A value out of range or of the wrong type.
     case invalidValue(option: String, value: String, expected: String)
+    /// `--handler exec` without any `--exec`.
+    case missingExecCommand
 
     /// A one-line reason naming the argument.
     var description: String {
@@ -105,6 +139,8 @@ enum UsageError: Error, Equatable, CustomStringConvertible {
         case .unexpectedValue(let option): return "\(option) takes no value"
         case .invalidValue(let option, let value, let expected):
             return "\(option): invalid value \"\(value)\" (expected \(expected))"
+        case .missingExecCommand:
+            return "--handler exec needs a command: --exec PROGRAM, then --exec ARG once per argument"
         }
     }
 }

@@ -34,10 +34,26 @@ for (descriptor, role) in [(FileDescriptor.jobs, "job pipe"), (FileDescriptor.re
     }
 }
 
+// Anything else inherited is kept from the commands the exec handler runs: they get their own 0/1/2 only.
+_ = c_cloexec_from(5)
+
+// Limits go on before `ready`, so a worker the supervisor counts as up is already inside them.
+do {
+    try options.limits.apply()
+} catch {
+    Console.error("cannot set resource limits (--memory-limit-mb, --cpu-limit-s): \(error)")
+    Posix.exit(ExitCode.failure.rawValue)
+}
+
 switch options.handler {
 case .simulate:
     var loop = WorkerLoop(
         reader: FrameReader(descriptor: .jobs), writer: FrameWriter(descriptor: .results),
         handler: SimulateHandler(configuration: options.simulate))
+    Posix.exit(loop.run().rawValue)
+case .exec:
+    var loop = WorkerLoop(
+        reader: FrameReader(descriptor: .jobs), writer: FrameWriter(descriptor: .results),
+        handler: ExecHandler(configuration: options.exec))
     Posix.exit(loop.run().rawValue)
 }
