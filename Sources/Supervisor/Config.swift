@@ -183,6 +183,11 @@ extension Config {
         try Self.check("worker.max_jobs", workerMaxJobs, atLeast: 0)
         try Self.check("worker.max_rss_mb", workerMaxRssMb, atLeast: 0)
         try Self.check("worker.memory_limit_mb", workerMemoryLimitMb, atLeast: 0)
+        // Below this the worker's own runtime cannot start, which would only be a crash loop.
+        if workerMemoryLimitMb > 0 && workerMemoryLimitMb < 32 {
+            throw .outOfRange(
+                key: "worker.memory_limit_mb", message: "must be 0 (off) or at least 32, got \(workerMemoryLimitMb)")
+        }
         try Self.check("worker.cpu_limit_s", workerCpuLimitS, atLeast: 0)
         try Self.check("worker.restart_delay_max_ms", workerRestartDelayMaxMs, atLeast: 0)
         try Self.check("max_payload_bytes", maxPayloadBytes, atLeast: 0)

@@ -149,6 +149,10 @@ import Testing
         ),
         (#"{"workers": 0}"#, .outOfRange(key: "workers", message: "must be between 1 and 256, got 0")),
         (#"{"workers": 257}"#, .outOfRange(key: "workers", message: "must be between 1 and 256, got 257")),
+        (
+            #"{"worker": {"memory_limit_mb": 16}}"#,
+            .outOfRange(key: "worker.memory_limit_mb", message: "must be 0 (off) or at least 32, got 16")
+        ),
         (#"{"queue_size": 0}"#, .outOfRange(key: "queue_size", message: "must be between 1 and 10000000, got 0")),
         (#"{"job_timeout_ms": 0}"#, .outOfRange(key: "job_timeout_ms", message: "must be >= 1, got 0")),
         (#"{"shutdown_timeout_ms": -1}"#, .outOfRange(key: "shutdown_timeout_ms", message: "must be >= 0, got -1")),
@@ -319,7 +323,7 @@ import Testing
         config.execCommand = ["/bin/sh", "-c", "cat \"$1\""]
         config.workerMaxJobs = 10
         config.workerMaxRssMb = 11
-        config.workerMemoryLimitMb = 12
+        config.workerMemoryLimitMb = 128
         config.workerCpuLimitS = 13
         config.workerRestartDelayMaxMs = 14
         config.maxPayloadBytes = 15
