@@ -152,10 +152,14 @@ struct HTTPTests {
         #expect(try prefork.request("GET", "/readyz").status == 200)
         let denied = try prefork.request("GET", "/workers")
         #expect(denied.status == 401)
+        #expect(denied.header("WWW-Authenticate") == "Bearer")
         #expect((try? denied.json())?.string("error") != nil)
         #expect(try prefork.enqueue(id: "nope", payload: "@ok").status == 401)
         #expect(try prefork.request("GET", "/workers", headers: [("Authorization", "Bearer wrong")]).status == 401)
         #expect(try prefork.request("GET", "/workers", headers: [("Authorization", "Bearer s3cret")]).status == 200)
+        #expect(try prefork.request("GET", "/metrics", headers: [("Authorization", "Bearer s3cret")]).status == 200)
+        #expect(try prefork.request("GET", "/metrics").status == 401)
+        #expect(try prefork.request("GET", "/workers", headers: [("Authorization", "Bearer s3cret2")]).status == 401)
     }
 
     @Test func metricsAreServedAsPrometheusText() async throws {
