@@ -136,26 +136,34 @@ final class Journal {
     /// journal, fsync the directory. A crash at any point leaves either the old or the new journal, whole.
     func rewrite(_ records: [JournalRecord]) throws(SystemError) {
         try commit()
-        let temporaryPath = path + ".compact"
         let temporary = try Posix.open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
         var bytes: [UInt8] = []
         bytes.reserveCapacity(size / 2)
         for record in records { record.encode(into: &bytes) }
+        try install(temporary, appending: bytes, size: bytes.count)
+    }
+
+    /// Where a compaction writes before its rename.
+    private var temporaryPath: String { path + ".compact" }
+
+    /// Appends `bytes` to the new file, fsyncs it, renames it over the journal, fsyncs the directory, and
+    /// from then on appends to it. On failure the new file is closed and removed; the old one stays in use.
+    private func install(_ file: FileDescriptor, appending bytes: [UInt8], size newSize: Int) throws(SystemError) {
         do throws(SystemError) {
-            try Posix.writeAll(temporary, bytes)
-            try Posix.fsync(temporary)
+            try Posix.writeAll(file, bytes)
+            try Posix.fsync(file)
             try Posix.rename(temporaryPath, path)
             let directoryFD = try Posix.open(directory, O_RDONLY | O_DIRECTORY)
             defer { Posix.close(directoryFD) }
             try Posix.fsync(directoryFD)
         } catch {
-            Posix.close(temporary)
+            Posix.close(file)
             unlink(temporaryPath)
             throw error
         }
         Posix.close(fd)
-        fd = temporary
-        size = bytes.count
+        fd = file
+        size = newSize
     }
 
     /// Whether a background compaction is in flight.
@@ -168,7 +176,6 @@ final class Journal {
     func beginCompaction(liveJobs jobs: [String: Job]) throws(SystemError) -> FileDescriptor {
         precondition(compaction == nil, "one compaction at a time")
         try commit()
-        let temporaryPath = path + ".compact"
         let file = try Posix.open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND)
         let done: (read: FileDescriptor, write: FileDescriptor)
         do throws(SystemError) {
@@ -213,27 +220,21 @@ final class Journal {
         var snapshotSize = 0
         for byte in report.prefix(4) { status = status << 8 | CInt(byte) }
         for byte in report.dropFirst(4) { snapshotSize = snapshotSize << 8 | Int(byte) }
-        let temporaryPath = path + ".compact"
+        defer { compaction = nil }
+        guard status == 0 else {
+            Posix.close(file)
+            unlink(temporaryPath)
+            throw SystemError(call: "compaction write", errno: status)
+        }
         do throws(SystemError) {
-            guard status == 0 else { throw SystemError(call: "compaction write", errno: status) }
             try commit()
-            let tail = compaction!.tail
-            try Posix.writeAll(file, tail)
-            try Posix.fsync(file)
-            try Posix.rename(temporaryPath, path)
-            let directoryFD = try Posix.open(directory, O_RDONLY | O_DIRECTORY)
-            defer { Posix.close(directoryFD) }
-            try Posix.fsync(directoryFD)
-            Posix.close(fd)
-            fd = file
-            size = snapshotSize + tail.count
-            compaction = nil
         } catch {
             Posix.close(file)
             unlink(temporaryPath)
-            compaction = nil
             throw error
         }
+        let tail = compaction!.tail
+        try install(file, appending: tail, size: snapshotSize + tail.count)
     }
 
     /// Flushes what is pending and releases the file and the lock.
