@@ -68,9 +68,11 @@ final class HTTPServer {
             }
             let connection = HTTPConnection(fd: fd, peer: peer, now: loop.now)
             guard
-                let token = try? loop.register(fd, events: EventLoop.readable, { [unowned self] events in
-                    self.handleEvent(connection, events: events)
-                })
+                let token = try? loop.register(
+                    fd, events: EventLoop.readable,
+                    { [unowned self] events in
+                        self.handleEvent(connection, events: events)
+                    })
             else {
                 Posix.close(fd)
                 continue
@@ -84,9 +86,11 @@ final class HTTPServer {
     /// Over `http.max_connections`: a best-effort 503 on the fresh socket, then close.
     private func refuse(_ fd: FileDescriptor, peer: String) {
         var bytes: [UInt8] = []
-        HTTPResponse.error(503, "too many open connections (http.max_connections = \(supervisor.config.httpMaxConnections))")
-            .withHeader("Retry-After", "1")
-            .serialize(into: &bytes, keepAlive: false)
+        HTTPResponse.error(
+            503, "too many open connections (http.max_connections = \(supervisor.config.httpMaxConnections))"
+        )
+        .withHeader("Retry-After", "1")
+        .serialize(into: &bytes, keepAlive: false)
         _ = try? bytes.withUnsafeBytes { buffer throws(SystemError) in try Posix.send(fd, buffer) }
         Posix.close(fd)
         logger.warn("connection_refused", ["remote": .string(peer), "reason": "max_connections"])

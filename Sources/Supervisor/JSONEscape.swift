@@ -19,7 +19,9 @@ extension Array where Element == UInt8 {
                 case 0x09: append(UInt8(ascii: "t"))
                 default:
                     let digits: [UInt8] = Array("0123456789abcdef".utf8)
-                    append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0f)]])
+                    append(contentsOf: [
+                        UInt8(ascii: "u"), 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 0x0f)],
+                    ])
                 }
             }
             append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<utf8.count]))

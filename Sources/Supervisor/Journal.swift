@@ -19,7 +19,8 @@ final class Journal {
         var description: String {
             switch self {
             case .locked(let path):
-                return "data directory is in use: another prefork holds the lock \(path); stop it or use another data_dir"
+                return
+                    "data directory is in use: another prefork holds the lock \(path); stop it or use another data_dir"
             case .system(let error): return "cannot open the journal: \(error)"
             }
         }

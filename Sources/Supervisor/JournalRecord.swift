@@ -21,7 +21,13 @@ enum JournalRecord: Equatable {
     case snapshot(Job)
 
     private enum Kind: UInt8 {
-        case accepted = 1, started, attemptFailed, succeeded, canceled, snapshot, interrupted
+        case accepted = 1
+        case started = 2
+        case attemptFailed = 3
+        case succeeded = 4
+        case canceled = 5
+        case snapshot = 6
+        case interrupted = 7
     }
 
     /// Whether a reply depends on this record (`202` on accept, `200` on cancel): such records are synced
@@ -136,7 +142,9 @@ enum JournalRecord: Equatable {
                 id: try reader.string(), payload: try reader.string(), maxRetries: Int(try reader.integer(UInt32.self)),
                 sequence: try reader.integer(UInt64.self), at: try reader.integer(Int64.self))
         case .started:
-            return .started(id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)), at: try reader.integer(Int64.self))
+            return .started(
+                id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)),
+                at: try reader.integer(Int64.self))
         case .attemptFailed:
             return .attemptFailed(
                 id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)), error: try reader.string(),

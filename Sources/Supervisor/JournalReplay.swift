@@ -43,7 +43,9 @@ enum JournalReplay {
         return (jobs.values.sorted { $0.sequence < $1.sequence }, problems)
     }
 
-    private static func update(_ jobs: inout [String: Job], _ id: String, _ change: (inout Job) throws(InvalidTransition) -> Void)
+    private static func update(
+        _ jobs: inout [String: Job], _ id: String, _ change: (inout Job) throws(InvalidTransition) -> Void
+    )
         throws(InvalidTransition)
     {
         guard var job = jobs[id] else { throw InvalidTransition(from: .canceled, event: "unknown job \(id)") }

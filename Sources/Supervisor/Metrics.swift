@@ -4,7 +4,9 @@
 struct Metrics {
     /// Why `POST /enqueue` refused a job.
     enum Rejection: String, CaseIterable {
-        case invalid, conflict, queueFull = "queue_full", draining
+        case invalid, conflict
+        case queueFull = "queue_full"
+        case draining
     }
 
     /// How one attempt ended.
@@ -25,7 +27,8 @@ struct Metrics {
 
     /// Why a worker slot was respawned.
     enum RestartCause: String, CaseIterable {
-        case crash, timeout, `protocol`, canceled, recycled, spawnFailed = "spawn_failed"
+        case crash, timeout, `protocol`, canceled, recycled
+        case spawnFailed = "spawn_failed"
     }
 
     /// A cumulative histogram with fixed buckets (seconds).

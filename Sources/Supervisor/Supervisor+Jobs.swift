@@ -53,7 +53,8 @@ extension Supervisor {
         let timeout = Milliseconds(config.jobTimeoutMs)
         let deadline = loop.schedule(after: timeout) { [unowned self, unowned slot] in
             guard slot.assignment?.jobID == job.id, slot.assignment?.attempt == job.attempts else { return }
-            logger.warn("job_timeout", ["id": .string(job.id), "attempt": .int(job.attempts), "pid": .int(slot.pid ?? 0)])
+            logger.warn(
+                "job_timeout", ["id": .string(job.id), "attempt": .int(job.attempts), "pid": .int(slot.pid ?? 0)])
             kill(slot, reason: "timeout after \(timeout) ms", cause: .timeout)
         }
         slot.state = .busy

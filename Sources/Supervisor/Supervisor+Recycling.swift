@@ -20,7 +20,8 @@ extension Supervisor {
     func recycle(_ slot: WorkerSlot, reason: String) {
         guard slot.isAlive, !slot.retireOnExit, slot.recycleReason == nil else { return }
         slot.recycleReason = reason
-        logger.info("worker_recycling", ["slot": .int(slot.index), "pid": .int(slot.pid ?? 0), "reason": .string(reason)])
+        logger.info(
+            "worker_recycling", ["slot": .int(slot.index), "pid": .int(slot.pid ?? 0), "reason": .string(reason)])
         switch slot.state {
         case .idle, .starting: sendStop(slot)
         case .busy: slot.stopWhenIdle = true

@@ -139,7 +139,9 @@ extension Supervisor {
         }
         let wasBlocked = slot.pendingOutput.count > 0
         while !slot.pendingOutput.isEmpty {
-            let result = try? slot.pendingOutput.withUnsafeBytes { bytes throws(SystemError) in try Posix.write(fd, bytes) }
+            let result = try? slot.pendingOutput.withUnsafeBytes { bytes throws(SystemError) in
+                try Posix.write(fd, bytes)
+            }
             switch result {
             case .processed(let written)?:
                 slot.pendingOutput.removeFirst(written)
@@ -215,7 +217,8 @@ extension Supervisor {
             guard let assignment = slot.assignment, assignment.jobID == result.jobID,
                 assignment.attempt == Int(result.attempt)
             else {
-                return protocolViolation(slot, "result for \(result.jobID) attempt \(result.attempt) it was not running")
+                return protocolViolation(
+                    slot, "result for \(result.jobID) attempt \(result.attempt) it was not running")
             }
             attemptCompleted(slot, result: result)
         default:
@@ -224,7 +227,8 @@ extension Supervisor {
     }
 
     private func protocolViolation(_ slot: WorkerSlot, _ message: String) {
-        logger.warn("worker_protocol_error", ["slot": .int(slot.index), "pid": .int(slot.pid ?? 0), "error": .string(message)])
+        logger.warn(
+            "worker_protocol_error", ["slot": .int(slot.index), "pid": .int(slot.pid ?? 0), "error": .string(message)])
         kill(slot, reason: "protocol error: \(message)", cause: .protocol)
     }
 
@@ -304,7 +308,9 @@ extension Supervisor {
         slot.lastRestartCause = cause.rawValue
         if recycled {
             slot.recycles += 1
-            logger.info("worker_recycled", ["slot": .int(slot.index), "pid": .int(pid), "reason": .optional(slot.recycleReason)])
+            logger.info(
+                "worker_recycled",
+                ["slot": .int(slot.index), "pid": .int(pid), "reason": .optional(slot.recycleReason)])
         }
         slot.recycleReason = nil
         metrics.workerRestarted(cause)

@@ -209,7 +209,7 @@ final class Supervisor {
     private func journalFailed(_ error: SystemError) -> Never {
         logger.error("journal_write_failed", ["error": .string(error.description), "path": .string(journal.path)])
         for slot in slots where slot.isAlive { kill(slot, reason: "journal failure") }
-        while let _ = Posix.reapAny() {}
+        while Posix.reapAny() != nil {}
         exit(1)
     }
 
@@ -368,7 +368,8 @@ extension Backoff {
     /// The backoff configured by `backoff.*`.
     init(config: Config) {
         self.init(
-            baseMilliseconds: Milliseconds(config.backoffBaseMs), maximumMilliseconds: Milliseconds(config.backoffMaxMs),
+            baseMilliseconds: Milliseconds(config.backoffBaseMs),
+            maximumMilliseconds: Milliseconds(config.backoffMaxMs),
             jitter: config.backoffJitter)
     }
 }

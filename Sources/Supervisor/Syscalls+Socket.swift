@@ -41,7 +41,8 @@ enum Socket {
     /// Creates a non-blocking, close-on-exec TCP listener bound to `address`; returns it and the bound address.
     static func listen(_ address: Address, backlog: CInt = 1024) throws(SystemError) -> (FileDescriptor, Address) {
         let family = address.isIPv6 ? AF_INET6 : AF_INET
-        let fd = Glibc.socket(family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
+        let fd = Glibc.socket(
+            family, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw SystemError(call: "socket") }
         var one: CInt = 1
         _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<CInt>.size))
@@ -92,7 +93,8 @@ enum Socket {
     static func accept(_ listener: FileDescriptor) throws(SystemError) -> IOResult<(FileDescriptor, String)> {
         var peer = [CChar](repeating: 0, count: 64)
         while true {
-            let fd = c_accept4(listener.rawValue, &peer, CInt(peer.count), CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
+            let fd = c_accept4(
+                listener.rawValue, &peer, CInt(peer.count), CInt(SOCK_NONBLOCK.rawValue | SOCK_CLOEXEC.rawValue))
             if fd >= 0 {
                 var one: CInt = 1
                 _ = setsockopt(fd, CInt(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<CInt>.size))

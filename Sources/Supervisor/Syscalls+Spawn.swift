@@ -24,7 +24,7 @@ enum Spawn {
         }
 
         let argv = ([path] + arguments).map { strdup($0) }
-        defer { argv.forEach { free($0) } }
+        defer { for pointer in argv { free(pointer) } }
         var argvPointers = argv + [nil]
         var pid: pid_t = 0
         let rc = argvPointers.withUnsafeMutableBufferPointer { argvBuffer in

@@ -54,7 +54,8 @@ private func syscall<T: FixedWidthInteger>(
 /// Thin wrappers over POSIX calls; the only code in the Supervisor that touches errno.
 enum Posix {
     /// read(2) into a buffer.
-    static func read(_ fd: FileDescriptor, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int> {
+    static func read(_ fd: FileDescriptor, _ buffer: UnsafeMutableRawBufferPointer) throws(SystemError) -> IOResult<Int>
+    {
         try syscall { Glibc.read(fd.rawValue, buffer.baseAddress, buffer.count) }
     }
 
@@ -77,7 +78,8 @@ enum Posix {
 
     /// open(2) with O_CLOEXEC added.
     static func open(_ path: String, _ flags: CInt, _ mode: mode_t = 0o644) throws(SystemError) -> FileDescriptor {
-        guard case .processed(let fd) = try syscall(blocking: true, { Glibc.open(path, flags | O_CLOEXEC, mode) }) else {
+        guard case .processed(let fd) = try syscall(blocking: true, { Glibc.open(path, flags | O_CLOEXEC, mode) })
+        else {
             throw SystemError(call: "open", errno: EAGAIN)
         }
         return FileDescriptor(rawValue: fd)

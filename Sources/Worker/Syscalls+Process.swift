@@ -172,8 +172,7 @@ enum Spawn {
         let argv = arguments.map { strdup($0) }
         let envp = environment.map { strdup($0) }
         defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+            for pointer in argv + envp { free(pointer) }
         }
         var pid: pid_t = 0
         var argvPointers = argv + [nil]

@@ -82,7 +82,8 @@ import Testing
             let lowest = Milliseconds(Double(nominal) * (1 - backoff.jitter)) - 1
             for _ in 0..<500 {
                 let delay = backoff.delay(afterAttempts: attempts)
-                #expect(delay >= lowest && delay <= nominal, "attempts \(attempts): \(delay) not in \(lowest)...\(nominal)")
+                #expect(
+                    delay >= lowest && delay <= nominal, "attempts \(attempts): \(delay) not in \(lowest)...\(nominal)")
             }
         }
     }

@@ -18,7 +18,10 @@ import Testing
         (#"{"id": null, "payload": "p"}"#, "field id must be a string"),
         (#"{"id": ["a"], "payload": "p"}"#, "field id must be a string"),
         (#"{"id": "", "payload": "p"}"#, "field id must be 1 to 128 bytes long; got 0"),
-        (#"{"id": "\#(String(repeating: "x", count: 129))", "payload": "p"}"#, "field id must be 1 to 128 bytes long; got 129"),
+        (
+            #"{"id": "\#(String(repeating: "x", count: 129))", "payload": "p"}"#,
+            "field id must be 1 to 128 bytes long; got 129"
+        ),
         (#"{"id": "\#(id128Bytes)x", "payload": "p"}"#, "field id must be 1 to 128 bytes long; got 129"),
         (#"{"id": "a\u0001b", "payload": "p"}"#, "field id must not contain control characters"),
         (#"{"id": "a\u007fb", "payload": "p"}"#, "field id must not contain control characters"),
@@ -30,7 +33,10 @@ import Testing
         (#"{"id": "a", "payload": null}"#, "field payload must be a string"),
         (#"{"id": "a", "payload": {"x": 1}}"#, "field payload must be a string"),
         (#"{"id": "a", "payload": "12345678901234567"}"#, "field payload is 17 bytes; the limit is 16"),
-        (#"{"id": "a", "payload": "\#(String(repeating: "\u{e9}", count: 9))"}"#, "field payload is 18 bytes; the limit is 16"),
+        (
+            #"{"id": "a", "payload": "\#(String(repeating: "\u{e9}", count: 9))"}"#,
+            "field payload is 18 bytes; the limit is 16"
+        ),
         (#"{"id": "a", "payload": "p", "max_retries": -1}"#, "field max_retries must be from 0 to 100; got -1"),
         (#"{"id": "a", "payload": "p", "max_retries": 101}"#, "field max_retries must be from 0 to 100; got 101"),
         (#"{"id": "a", "payload": "p", "max_retries": "3"}"#, "field max_retries must be an integer"),
@@ -111,10 +117,19 @@ import Testing
             #"{"id": "\#(String(repeating: "\u{1F600}", count: 32))", "payload": "p"}"#,
             Expected(id: String(repeating: "\u{1F600}", count: 32), payload: "p", maxRetries: 0)
         ),
-        (#"{"id": "with space/and:punct", "payload": "p"}"#, Expected(id: "with space/and:punct", payload: "p", maxRetries: 0)),
+        (
+            #"{"id": "with space/and:punct", "payload": "p"}"#,
+            Expected(id: "with space/and:punct", payload: "p", maxRetries: 0)
+        ),
         (#"{"id": "\u00e9\u00a0", "payload": "p"}"#, Expected(id: "\u{e9}\u{a0}", payload: "p", maxRetries: 0)),
-        (#"{"id": "a", "payload": "line\nbreak\u0000"}"#, Expected(id: "a", payload: "line\nbreak\u{0}", maxRetries: 0)),
-        (" \n{\"max_retries\": 2, \"payload\": \"p\", \"id\": \"a\"}\n", Expected(id: "a", payload: "p", maxRetries: 2)),
+        (
+            #"{"id": "a", "payload": "line\nbreak\u0000"}"#,
+            Expected(id: "a", payload: "line\nbreak\u{0}", maxRetries: 0)
+        ),
+        (
+            " \n{\"max_retries\": 2, \"payload\": \"p\", \"id\": \"a\"}\n",
+            Expected(id: "a", payload: "p", maxRetries: 2)
+        ),
     ]
 
     @Test(arguments: validBodies)
@@ -124,7 +139,8 @@ import Testing
     }
 
     @Test func payloadLimitZeroAllowsOnlyEmptyPayload() throws {
-        #expect(try EnqueueRequest(body: Array(#"{"id": "a", "payload": ""}"#.utf8), maximumPayloadBytes: 0).payload == "")
+        #expect(
+            try EnqueueRequest(body: Array(#"{"id": "a", "payload": ""}"#.utf8), maximumPayloadBytes: 0).payload == "")
         #expect(throws: HTTPError.badRequest("field payload is 1 bytes; the limit is 0 (max_payload_bytes)")) {
             _ = try EnqueueRequest(body: Array(#"{"id": "a", "payload": "x"}"#.utf8), maximumPayloadBytes: 0)
         }

@@ -338,7 +338,9 @@ import Testing
             (.canceled, 100, ["h"]),
         ]
         for (state, limit, ids) in cases {
-            #expect(store.list(state: state, limit: limit).map(\.id) == ids, "state \(String(describing: state)) limit \(limit)")
+            #expect(
+                store.list(state: state, limit: limit).map(\.id) == ids,
+                "state \(String(describing: state)) limit \(limit)")
         }
     }
 

@@ -21,7 +21,8 @@ import Testing
             .accepted(id: "ünïcødé-🚀", payload: "日本語 payload\n\t\"quoted\"", maxRetries: 10, sequence: .max, at: -1),
             .started(id: "a", attempt: 1, at: 5),
             .started(id: "", attempt: 0, at: Int64.max),
-            .attemptFailed(id: "a", attempt: 1, error: "exit status 1", retryAt: 1_700_000_000_100, at: 1_700_000_000_000),
+            .attemptFailed(
+                id: "a", attempt: 1, error: "exit status 1", retryAt: 1_700_000_000_100, at: 1_700_000_000_000),
             .attemptFailed(id: "a", attempt: 2, error: "", retryAt: nil, at: 7),
             .attemptFailed(id: "é", attempt: 4, error: "💥 crashed", retryAt: 0, at: Int64.min),
             .succeeded(id: "a", result: "{\"ok\":true}", at: 9),
@@ -208,7 +209,10 @@ import Testing
 
     @Test func oversizedLengthIsMalformed() {
         let length = UInt32(JournalRecord.maximumBodyLength + 1)
-        let bytes: [UInt8] = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 0, 0, 0, 0]
+        let bytes: [UInt8] = [
+            UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 0, 0, 0,
+            0,
+        ]
         guard case .malformed = decodeError(bytes) else {
             Issue.record("expected malformed, got \(String(describing: decodeError(bytes)))")
             return

@@ -55,7 +55,8 @@ import Testing
         let job = try replayOne([
             accepted("a", maxRetries: 0), .started(id: "a", attempt: 1, at: 200),
             .interrupted(id: "a", attempt: 1, error: "killed at shutdown", at: 300),
-            .started(id: "a", attempt: 2, at: 400), .interrupted(id: "a", attempt: 2, error: "killed at shutdown", at: 500),
+            .started(id: "a", attempt: 2, at: 400),
+            .interrupted(id: "a", attempt: 2, error: "killed at shutdown", at: 500),
         ])
         #expect(job.state == .failed)
         #expect(job.attempts == 2)
@@ -115,7 +116,9 @@ import Testing
         let queued = try replayOne([accepted("a"), .canceled(id: "a", at: 150)])
         #expect(queued.state == .canceled)
         #expect(queued.lastError == "canceled")
-        let running = try replayOne([accepted("b"), .started(id: "b", attempt: 1, at: 200), .canceled(id: "b", at: 250)])
+        let running = try replayOne([
+            accepted("b"), .started(id: "b", attempt: 1, at: 200), .canceled(id: "b", at: 250),
+        ])
         #expect(running.state == .canceled)
         #expect(running.attempts == 1)
         #expect(running.updatedAt == 250)
@@ -147,9 +150,10 @@ import Testing
 
     @Test func recordsAfterASnapshotApplyOnTopOfIt() throws {
         let job = try replayOne([
-            .snapshot(Job(
-                restoring: "a", payload: "p", maxRetries: 2, sequence: 1, createdAt: 1, state: .queued, attempts: 1,
-                lastError: "x", result: nil, updatedAt: 2, nextAttemptAt: nil)),
+            .snapshot(
+                Job(
+                    restoring: "a", payload: "p", maxRetries: 2, sequence: 1, createdAt: 1, state: .queued, attempts: 1,
+                    lastError: "x", result: nil, updatedAt: 2, nextAttemptAt: nil)),
             .started(id: "a", attempt: 2, at: 300),
             .succeeded(id: "a", result: "r", at: 400),
         ])
