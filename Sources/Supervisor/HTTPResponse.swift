@@ -50,7 +50,10 @@ struct HTTPResponse {
     /// Content-Length is left out for 1xx and 204, which must not carry it (RFC 9110 §8.6). Control characters in
     /// header names and values become spaces, so a value can never split the response.
     func serialize(into buffer: inout [UInt8], keepAlive: Bool) {
-        buffer.reserveCapacity(buffer.count + 96 + body.count + headers.count * 48)
+        // Grow geometrically: an exact reserveCapacity on a growing array reallocates on every call, which
+        // made a long pipelined burst quadratic.
+        let needed = buffer.count + 96 + body.count + headers.count * 48
+        if buffer.capacity < needed { buffer.reserveCapacity(max(needed, 2 * buffer.capacity)) }
         buffer.appendASCII("HTTP/1.1 ")
         buffer.appendDecimal(status)
         buffer.append(UInt8(ascii: " "))

@@ -16,6 +16,8 @@ final class HTTPServer {
 
     /// Output beyond this stops reading from a client until it catches up (a pipelining client that never reads).
     static let outputHighWater = 1 << 20
+    /// Input buffered beyond this (unparsed requests) is left in the socket until the buffer is worked off.
+    static let inputHighWater = 1 << 20
     /// How long unread input is drained after an error response before the socket is closed.
     static let lingerMilliseconds: Milliseconds = 500
 
@@ -40,11 +42,15 @@ final class HTTPServer {
 
     /// Sends what every connection has buffered; called once per loop iteration.
     func flush() {
-        let queue = flushQueue
-        flushQueue.removeAll(keepingCapacity: true)
-        for connection in queue {
-            connection.isQueuedForFlush = false
-            write(connection)
+        // Writing can resume a paused connection, whose next responses queue it again: keep going until
+        // nothing is queued, or it would wait for an unrelated wake-up of the loop.
+        while !flushQueue.isEmpty {
+            let queue = flushQueue
+            flushQueue.removeAll(keepingCapacity: true)
+            for connection in queue {
+                connection.isQueuedForFlush = false
+                write(connection)
+            }
         }
     }
 
@@ -123,7 +129,8 @@ final class HTTPServer {
                     }
                     connection.input.append(contentsOf: readBuffer[0..<count])
                 }
-                if count < readBuffer.count { break }
+                // Leave the rest in the socket once a lot is buffered: the kernel then pushes back on the client.
+                if count < readBuffer.count || connection.pendingInputCount >= HTTPServer.inputHighWater { break }
                 continue
             case .wouldBlock?:
                 break
@@ -151,7 +158,9 @@ final class HTTPServer {
 
     /// Parses and answers every complete request in the buffer, in order.
     private func processInput(_ connection: HTTPConnection) {
-        while !connection.closeAfterFlush && connection.pendingInputCount > 0 {
+        while !connection.closeAfterFlush && connection.pendingInputCount > 0
+            && connection.output.count <= HTTPServer.outputHighWater
+        {
             let result = parseNextRequest(connection)
             switch result {
             case .success(.complete(let request, let consumed)):

@@ -187,3 +187,59 @@ struct HTTPTests {
         #expect(line.string("level") == "info")
     }
 }
+
+extension HTTPTests {
+    /// A long pipelined burst on one connection, read while it is sent: every response arrives without the
+    /// connection waiting on a timer (the timeouts are set far beyond the test's time limit), so the
+    /// output backpressure pauses and resumes correctly.
+    @Test func longPipelinedBurstIsAnsweredWithoutStalling() async throws {
+        let prefork = try await PreforkProcess.start(
+            config: ["http": ["header_timeout_ms": 600_000, "idle_timeout_ms": 600_000]])
+        defer { prefork.terminateAndReap() }
+        let count = 20_000
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n".utf8)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = prefork.port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        try #require(connected == 0)
+        let burst = Array([[UInt8]](repeating: request, count: count).joined())
+        let sender = Thread {
+            var offset = 0
+            while offset < burst.count {
+                let sent = burst[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if sent <= 0 { return }
+                offset += sent
+            }
+        }
+        sender.start()
+        let marker = Array("HTTP/1.1 200".utf8)
+        var responses = 0
+        var carry: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while responses < count {
+            let received = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            try #require(received > 0, "connection closed after \(responses) responses")
+            let bytes = carry + buffer[0..<received]
+            var index = 0
+            while index + marker.count <= bytes.count {
+                if bytes[index] == marker[0] && Array(bytes[index..<(index + marker.count)]) == marker {
+                    responses += 1
+                    index += marker.count
+                } else {
+                    index += 1
+                }
+            }
+            carry = Array(bytes[max(index, bytes.count - marker.count + 1)...])
+        }
+        #expect(responses == count)
+    }
+}
