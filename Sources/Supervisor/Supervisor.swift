@@ -245,7 +245,7 @@ final class Supervisor {
         finishShutdownIfIdle()
     }
 
-    /// Spawns workers for slots that have none and should, and retires slots past the target.
+    /// Spawns workers until `targetWorkers` slots are active, reusing retired slots first.
     func manageWorkers() {
         guard !draining else { return }
         while activeSlots.count < targetWorkers {
