@@ -190,7 +190,8 @@ extension Config {
         }
         try Self.check("worker.cpu_limit_s", workerCpuLimitS, atLeast: 0)
         try Self.check("worker.restart_delay_max_ms", workerRestartDelayMaxMs, atLeast: 0)
-        try Self.check("max_payload_bytes", maxPayloadBytes, atLeast: 0)
+        // A payload travels in one `run` frame, and the worker refuses frames over the IPC limit.
+        try Self.check("max_payload_bytes", maxPayloadBytes, in: 0...4_000_000)
         try Self.check("http.max_body_bytes", httpMaxBodyBytes, atLeast: 1)
         try Self.check("http.max_header_bytes", httpMaxHeaderBytes, atLeast: 256)
         try Self.check("http.max_connections", httpMaxConnections, atLeast: 1)
