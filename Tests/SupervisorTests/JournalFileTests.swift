@@ -12,12 +12,22 @@ import Testing
         return path
     }
 
+    /// Opens the journal, waiting out a lock that a previous `close()` in this test already released.
+    ///
+    /// The integration tests in this same process spawn children concurrently; a child forked while the lock
+    /// file was open holds its open file description, and so the flock, until its exec closes it
+    /// (close-on-exec). That window is a few milliseconds; the strict lock check is
+    /// `secondOpenOfALockedDirectoryIsRefused`, which does not retry.
     private func open(_ directory: String, _ mode: FsyncMode = .batch) throws -> (Journal, Journal.Recovery) {
-        do throws(Journal.OpenError) {
-            return try Journal.open(directory: directory, syncMode: mode)
-        } catch {
-            throw error
+        for _ in 0..<200 {
+            do throws(Journal.OpenError) {
+                return try Journal.open(directory: directory, syncMode: mode)
+            } catch {
+                guard case .locked = error else { throw error }
+                usleep(5_000)
+            }
         }
+        return try Journal.open(directory: directory, syncMode: mode)
     }
 
     private func fileSize(_ path: String) throws -> Int {
