@@ -29,6 +29,11 @@ extension Array where Element == UInt8 {
         append(UInt8(ascii: "\""))
     }
 
+    /// Appends `text` as a quoted JSON string, or `null` when it is nil.
+    mutating func appendJSONString(orNull text: String?) {
+        if let text { appendJSONString(text) } else { appendASCII("null") }
+    }
+
     /// Appends the ASCII text of `text` (no escaping: for literals and numbers).
     mutating func appendASCII(_ text: StaticString) {
         text.withUTF8Buffer { append(contentsOf: $0) }

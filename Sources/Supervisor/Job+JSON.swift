@@ -10,15 +10,15 @@ extension Job {
         buffer.appendASCII(",\"max_retries\":")
         buffer.appendDecimal(maxRetries)
         buffer.appendASCII(",\"last_error\":")
-        appendOptional(lastError, to: &buffer)
+        buffer.appendJSONString(orNull: lastError)
         buffer.appendASCII(",\"result\":")
-        appendOptional(result, to: &buffer)
+        buffer.appendJSONString(orNull: result)
         buffer.appendASCII(",\"created_at\":")
         buffer.appendJSONString(rfc3339(milliseconds: createdAt))
         buffer.appendASCII(",\"updated_at\":")
         buffer.appendJSONString(rfc3339(milliseconds: updatedAt))
         buffer.appendASCII(",\"next_attempt_at\":")
-        appendOptional(nextAttemptAt.map { rfc3339(milliseconds: $0) }, to: &buffer)
+        buffer.appendJSONString(orNull: nextAttemptAt.map { rfc3339(milliseconds: $0) })
         buffer.append(UInt8(ascii: "}"))
     }
 
@@ -29,9 +29,5 @@ extension Job {
         appendJSON(to: &buffer)
         buffer.append(UInt8(ascii: "\n"))
         return buffer
-    }
-
-    private func appendOptional(_ text: String?, to buffer: inout [UInt8]) {
-        if let text { buffer.appendJSONString(text) } else { buffer.appendASCII("null") }
     }
 }

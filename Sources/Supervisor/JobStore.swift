@@ -96,12 +96,8 @@ struct JobStore {
         try update(id) { (job: inout Job) throws(InvalidTransition) in
             outcome = try job.failAttempt(error: error, retryDelay: retryDelay, now: now)
         }
-        runningCount -= 1
-        if case .retry = outcome {
-            queuedCount += 1
-        } else {
-            finish(id)
-        }
+        // Runnable only once its backoff elapses (`makeRunnable`).
+        attemptEnded(id, outcome, runnableNow: false)
         return outcome
     }
 
@@ -112,14 +108,16 @@ struct JobStore {
         try update(id) { (job: inout Job) throws(InvalidTransition) in
             outcome = try job.interrupt(error: error, now: now)
         }
-        runningCount -= 1
-        if case .retry = outcome {
-            queuedCount += 1
-            runnable.append((id, jobs[id]!.sequence))
-        } else {
-            finish(id)
-        }
+        attemptEnded(id, outcome, runnableNow: true)
         return outcome
+    }
+
+    /// Bookkeeping after a running attempt ended without success: queued again, or finished.
+    private mutating func attemptEnded(_ id: String, _ outcome: AttemptOutcome, runnableNow: Bool) {
+        runningCount -= 1
+        guard case .retry = outcome else { return finish(id) }
+        queuedCount += 1
+        if runnableNow { runnable.append((id, jobs[id]!.sequence)) }
     }
 
     /// A retry-waiting job's backoff elapsed: put it at the back of the FIFO. Ignored if it was canceled.

@@ -179,7 +179,7 @@ extension Supervisor {
             body.appendASCII(",\"state\":\"")
             body.append(contentsOf: slot.state.rawValue.utf8)
             body.appendASCII("\",\"job\":")
-            if let job = slot.assignment?.jobID { body.appendJSONString(job) } else { body.appendASCII("null") }
+            body.appendJSONString(orNull: slot.assignment?.jobID)
             body.appendASCII(",\"jobs_run\":")
             body.appendDecimal(slot.jobsRun)
             body.appendASCII(",\"restarts\":")
@@ -187,13 +187,9 @@ extension Supervisor {
             body.appendASCII(",\"recycles\":")
             body.appendDecimal(slot.recycles)
             body.appendASCII(",\"last_restart_cause\":")
-            if let cause = slot.lastRestartCause { body.appendJSONString(cause) } else { body.appendASCII("null") }
+            body.appendJSONString(orNull: slot.lastRestartCause)
             body.appendASCII(",\"started_at\":")
-            if let started = slot.startedAtWall {
-                body.appendJSONString(rfc3339(milliseconds: started))
-            } else {
-                body.appendASCII("null")
-            }
+            body.appendJSONString(orNull: slot.startedAtWall.map { rfc3339(milliseconds: $0) })
             body.append(UInt8(ascii: "}"))
         }
         body.appendASCII("]}\n")
