@@ -1,6 +1,8 @@
 -- wrk script: POST /enqueue with a unique id per request (thread id + counter), zero-work @ok payload.
+-- `thread_id` must stay a global: `thread:set` writes the thread's globals, and a `local` of the same
+-- name would shadow it (every thread would then post the same ids, and half the requests would be
+-- idempotent repeats instead of new jobs).
 local counter = 0
-local thread_id = 0
 local threads = {}
 
 function setup(thread)

@@ -9,6 +9,11 @@ typealias EventToken = UInt64
 ///
 /// Handlers receive the epoll event mask. Timers fire after I/O in each iteration; `afterIteration`
 /// runs last, which is where the supervisor flushes the journal and then the responses that waited on it.
+///
+/// Descriptors registered as urgent (the workers' result pipes) live in a second epoll instance, itself
+/// watched by the first. While `expectsUrgentEvents` is set, that instance is polled (without waiting)
+/// after every other handler, so a worker that finishes a job gets its next one while the loop is still
+/// working through a batch of HTTP events, not once per batch.
 final class EventLoop {
     /// Readable (level-triggered).
     static let readable = UInt32(EPOLLIN.rawValue)
@@ -20,35 +25,61 @@ final class EventLoop {
     static let hangup = UInt32(EPOLLHUP.rawValue | EPOLLERR.rawValue | EPOLLRDHUP.rawValue)
 
     private let epoll: FileDescriptor
+    private let urgentEpoll: FileDescriptor
     private var handlers: [EventToken: (UInt32) -> Void] = [:]
     private var nextToken: EventToken = 1
     private var timers = TimerQueue()
     private var events = [UInt32](repeating: 0, count: 256)
     private var tokens = [UInt64](repeating: 0, count: 256)
+    private var urgentEvents = [UInt32](repeating: 0, count: 64)
+    private var urgentTokens = [UInt64](repeating: 0, count: 64)
+    /// Set in the token of an urgent registration.
+    private static let urgentBit: EventToken = 1 << 63
+    /// The main instance's token for the urgent instance.
+    private static let urgentEpollToken: EventToken = 0
     private let clock: Clock
 
     /// Runs at the end of every iteration, after I/O handlers and timers.
     var afterIteration: () -> Void = {}
+    /// Whether urgent descriptors are polled between handlers (the supervisor sets it while a worker is busy).
+    var expectsUrgentEvents = false
 
     /// Creates the epoll instance.
     init(clock: Clock = SystemClock()) throws(SystemError) {
         self.epoll = try Epoll.create()
+        do throws(SystemError) {
+            self.urgentEpoll = try Epoll.create()
+        } catch {
+            Posix.close(epoll)
+            throw error
+        }
         self.clock = clock
+        do throws(SystemError) {
+            try Epoll.ctl(epoll, EPOLL_CTL_ADD, urgentEpoll, events: EventLoop.readable, token: Self.urgentEpollToken)
+        } catch {
+            Posix.close(urgentEpoll)
+            Posix.close(epoll)
+            throw error
+        }
     }
 
-    deinit { Posix.close(epoll) }
+    deinit {
+        Posix.close(urgentEpoll)
+        Posix.close(epoll)
+    }
 
     /// The current monotonic time.
     var now: Milliseconds { clock.monotonicMilliseconds() }
 
-    /// Watches `fd` for `events`, calling `handler` with the ready mask.
+    /// Watches `fd` for `events`, calling `handler` with the ready mask; an `urgent` one is also served
+    /// between other handlers while `expectsUrgentEvents` is set.
     @discardableResult
-    func register(_ fd: FileDescriptor, events: UInt32, _ handler: @escaping (UInt32) -> Void) throws(SystemError)
-        -> EventToken
-    {
-        let token = nextToken
+    func register(
+        _ fd: FileDescriptor, events: UInt32, urgent: Bool = false, _ handler: @escaping (UInt32) -> Void
+    ) throws(SystemError) -> EventToken {
+        let token = nextToken | (urgent ? Self.urgentBit : 0)
         nextToken += 1
-        try Epoll.ctl(epoll, EPOLL_CTL_ADD, fd, events: events, token: token)
+        try Epoll.ctl(instance(of: token), EPOLL_CTL_ADD, fd, events: events, token: token)
         handlers[token] = handler
         return token
     }
@@ -56,13 +87,17 @@ final class EventLoop {
     /// Changes the events watched for a registration.
     func modify(_ fd: FileDescriptor, token: EventToken, events: UInt32) {
         // Only fails for a descriptor that is not registered, which would be a bug.
-        try! Epoll.ctl(epoll, EPOLL_CTL_MOD, fd, events: events, token: token)
+        try! Epoll.ctl(instance(of: token), EPOLL_CTL_MOD, fd, events: events, token: token)
     }
 
     /// Stops watching `fd`; call before closing it.
     func unregister(_ fd: FileDescriptor, token: EventToken) {
         handlers[token] = nil
-        try? Epoll.ctl(epoll, EPOLL_CTL_DEL, fd, events: 0, token: 0)
+        try? Epoll.ctl(instance(of: token), EPOLL_CTL_DEL, fd, events: 0, token: 0)
+    }
+
+    private func instance(of token: EventToken) -> FileDescriptor {
+        token & Self.urgentBit != 0 ? urgentEpoll : epoll
     }
 
     /// Runs `action` at `deadline` (monotonic milliseconds).
@@ -92,11 +127,25 @@ final class EventLoop {
         }
         let count = try Epoll.wait(epoll, events: &events, tokens: &tokens, timeoutMilliseconds: timeout)
         for index in 0..<count {
-            handlers[tokens[index]]?(events[index])
+            if tokens[index] == Self.urgentEpollToken {
+                try serveUrgent()
+            } else {
+                handlers[tokens[index]]?(events[index])
+                if expectsUrgentEvents { try serveUrgent() }
+            }
         }
         for action in timers.popDue(now: now) {
             action()
         }
         afterIteration()
+    }
+
+    /// Runs the handlers of the urgent descriptors that are ready now, without waiting.
+    private func serveUrgent() throws(SystemError) {
+        let count = try Epoll.wait(
+            urgentEpoll, events: &urgentEvents, tokens: &urgentTokens, timeoutMilliseconds: 0)
+        for index in 0..<count {
+            handlers[urgentTokens[index]]?(urgentEvents[index])
+        }
     }
 }

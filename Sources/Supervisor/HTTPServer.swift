@@ -3,7 +3,8 @@ import Glibc
 /// The listening socket and every client connection: reading, parsing, timeouts, and sending responses.
 ///
 /// Routing is the supervisor's (`Supervisor.respond(to:)`). Responses are sent by `flush()` at the end of
-/// each loop iteration, after the journal has made that iteration's accepted jobs durable.
+/// each loop iteration, once the journal has made what they depend on durable (`Journal.replyTicket`);
+/// until then they are held on their connection.
 final class HTTPServer {
     /// The address actually bound (port 0 resolved).
     let boundAddress: Socket.Address
@@ -12,6 +13,8 @@ final class HTTPServer {
     private unowned let supervisor: Supervisor
     private var connections: [EventToken: HTTPConnection] = [:]
     private var flushQueue: [HTTPConnection] = []
+    /// Connections with output held for the journal.
+    private var heldConnections: [HTTPConnection] = []
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
 
     /// Output beyond this stops reading from a client until it catches up (a pipelining client that never reads).
@@ -40,8 +43,15 @@ final class HTTPServer {
     /// Number of open client connections.
     var connectionCount: Int { connections.count }
 
-    /// Sends what every connection has buffered; called once per loop iteration.
+    /// Sends what every connection may send; called once per loop iteration, after the journal's commit.
     func flush() {
+        if !heldConnections.isEmpty {
+            let durable = supervisor.journal.durableThrough
+            heldConnections.removeAll { connection in
+                if connection.release(durableThrough: durable) { queueFlush(connection) }
+                return !connection.isHeld || connection.isClosed
+            }
+        }
         // Writing can resume a paused connection, whose next responses queue it again: keep going until
         // nothing is queued, or it would wait for an unrelated wake-up of the loop.
         while !flushQueue.isEmpty {
@@ -180,7 +190,7 @@ final class HTTPServer {
                 if expectsContinue && !connection.sentContinue {
                     connection.sentContinue = true
                     connection.output.appendASCII(HTTPResponse.continueHead)
-                    queueFlush(connection)
+                    appendedOutput(connection, ticket: 0)
                 }
                 connection.compactInput()
                 return
@@ -217,6 +227,7 @@ final class HTTPServer {
         _ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, method: String, path: String
     ) {
         response.serialize(into: &connection.output, keepAlive: keepAlive)
+        appendedOutput(connection, ticket: supervisor.journal.replyTicket)
         supervisor.metrics.requestServed(route: Supervisor.routeLabel(path), status: response.status)
         if logger.enabled(.info) {
             let micros = monotonicMicroseconds() - connection.requestStartedMicroseconds
@@ -228,7 +239,17 @@ final class HTTPServer {
                     "remote": .string(connection.peer),
                 ])
         }
-        queueFlush(connection)
+    }
+
+    /// Queues what was just appended to the connection's output for sending, or holds it for the journal.
+    private func appendedOutput(_ connection: HTTPConnection, ticket: Int) {
+        let wasHeld = connection.isHeld
+        connection.appendedOutput(ticket: ticket, durableThrough: supervisor.journal.durableThrough)
+        if connection.isHeld {
+            if !wasHeld { heldConnections.append(connection) }
+        } else {
+            queueFlush(connection)
+        }
     }
 
     private func queueFlush(_ connection: HTTPConnection) {
@@ -243,9 +264,10 @@ final class HTTPServer {
         guard !connection.isClosed else { return }
         var sent = 0
         var failed = false
+        let sendable = connection.sendable
         connection.output.withUnsafeBytes { bytes in
-            while sent < bytes.count {
-                let result = try? Posix.send(connection.fd, UnsafeRawBufferPointer(rebasing: bytes[sent...]))
+            while sent < sendable {
+                let result = try? Posix.send(connection.fd, UnsafeRawBufferPointer(rebasing: bytes[sent..<sendable]))
                 switch result {
                 case .processed(let count)?: sent += count
                 case .wouldBlock?: return
@@ -257,11 +279,16 @@ final class HTTPServer {
         }
         if failed { return closeConnection(connection) }
         if sent > 0 {
-            connection.output.removeSubrange(0..<sent)
+            connection.consumedOutput(sent)
             connection.lastActivity = loop.now
         }
-        if !connection.output.isEmpty {
+        if connection.sendable > 0 {
             watch(connection, EventLoop.writable | (connection.watchedEvents & EventLoop.readable))
+            return
+        }
+        if connection.isHeld {
+            // The rest waits for the journal; `flush` comes back once it is durable.
+            watch(connection, connection.watchedEvents & ~EventLoop.writable)
             return
         }
         if connection.closeAfterFlush {
@@ -318,6 +345,11 @@ final class HTTPServer {
 
     private func timerFired(_ connection: HTTPConnection) {
         guard !connection.isClosed else { return }
+        if connection.isHeld {
+            // Its responses wait for the disk, not for the client: the client is not idle.
+            connection.lastActivity = loop.now
+            return armTimer(connection)
+        }
         let requestTimeout = Milliseconds(supervisor.config.httpHeaderTimeoutMs)
         let deadline = connection.currentDeadline(
             requestTimeout: requestTimeout, idleTimeout: Milliseconds(supervisor.config.httpIdleTimeoutMs))

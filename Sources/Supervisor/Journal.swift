@@ -3,10 +3,13 @@ import Glibc
 
 /// The append-only journal in `data_dir`: every accepted job and state change, replayed on start.
 ///
-/// Records are buffered during a loop iteration and written by `commit()` at its end with one
-/// `fdatasync` (group commit): the supervisor sends no response before that, so a `202` means the job is
-/// on disk. Compaction rewrites the live jobs to a new file (write, fsync, rename, fsync the directory),
-/// so at every instant one complete journal exists under the real name.
+/// Records are buffered during a loop iteration and written by `commit()` at its end. With
+/// `journal.fsync = "batch"` a background thread then makes them durable with one `fdatasync` (group
+/// commit) while the loop goes on; everything written while one sync runs waits for the next. Positions
+/// are counted in bytes ever appended (`replyTicket`, `durableThrough`): a reply that depends on a record
+/// is held until `durableThrough` passes the record, so a `202` means the job is on disk.
+/// Compaction rewrites the live jobs to a new file (write, fsync, rename, fsync the directory), so at
+/// every instant one complete journal exists under the real name.
 final class Journal {
     /// Why the journal cannot be opened; the supervisor refuses to start.
     enum OpenError: Error, CustomStringConvertible {
@@ -50,21 +53,35 @@ final class Journal {
     private var fd: FileDescriptor
     private let lockFD: FileDescriptor
     private var pending: [UInt8] = []
-    /// A pending record must be on disk before this iteration's replies.
-    private var pendingNeedsSync = false
     /// Bytes in the file (committed).
     private(set) var size: Int
+    /// Bytes written to the journal since it was opened, across compactions.
+    private var writtenThrough = 0
+    /// End (in bytes appended since opening) of the last record a reply depends on (accept, cancel): a reply
+    /// produced now may be sent once `durableThrough` reaches it.
+    private(set) var replyTicket = 0
+    /// Everything appended up to here is on disk (`batch`) or written to the file (`none`).
+    private(set) var durableThrough = 0
+    /// Syncs in the background with `journal.fsync = "batch"`.
+    private let syncer: JournalSyncer?
+    /// Readable when the background syncs made progress; then call `finishSync()`.
+    let syncNotification: FileDescriptor?
     /// A background compaction in flight: its new file, and every byte committed to the old one since the
     /// snapshot was taken (appended to the new file before it replaces the old).
     private var compaction: (file: FileDescriptor, tail: [UInt8])?
 
-    private init(directory: String, syncMode: FsyncMode, fd: FileDescriptor, lockFD: FileDescriptor, size: Int) {
+    private init(
+        directory: String, syncMode: FsyncMode, fd: FileDescriptor, lockFD: FileDescriptor, size: Int,
+        syncer: JournalSyncer?
+    ) {
         self.directory = directory
         self.path = directory + "/" + Journal.fileName
         self.syncMode = syncMode
         self.fd = fd
         self.lockFD = lockFD
         self.size = size
+        self.syncer = syncer
+        self.syncNotification = syncer?.notification
     }
 
     /// Locks `directory` (creating it), reads every intact record, and cuts a damaged tail off the file.
@@ -102,7 +119,10 @@ final class Journal {
                 try Posix.ftruncate(fd, offset)
                 try Posix.fsync(fd)
             }
-            return (Journal(directory: directory, syncMode: syncMode, fd: fd, lockFD: lockFD, size: offset), recovery)
+            let syncer = syncMode == .batch ? try JournalSyncer(file: Posix.duplicate(fd)) : nil
+            let journal = Journal(
+                directory: directory, syncMode: syncMode, fd: fd, lockFD: lockFD, size: offset, syncer: syncer)
+            return (journal, recovery)
         } catch let error as OpenError {
             throw error
         } catch let error as SystemError {
@@ -115,22 +135,47 @@ final class Journal {
     /// Buffers a record; it reaches the file at the next `commit()`.
     func append(_ record: JournalRecord) {
         record.encode(into: &pending)
-        if record.mustBeDurableBeforeReply { pendingNeedsSync = true }
+        if record.mustBeDurableBeforeReply { replyTicket = writtenThrough + pending.count }
     }
 
     /// Whether records wait for `commit()`.
     var hasPending: Bool { !pending.isEmpty }
 
-    /// Writes the buffered records; with `journal.fsync = "batch"` one fdatasync makes them durable when a
-    /// reply depends on one of them (it also covers every record written before).
+    /// Whether replies wait for records that are not durable yet.
+    var hasUndurableReplies: Bool { replyTicket > durableThrough }
+
+    /// Writes the buffered records. With `journal.fsync = "batch"`, asks the syncer for a background
+    /// fdatasync when a reply depends on a record not yet durable.
     func commit() throws(SystemError) {
-        guard !pending.isEmpty else { return }
-        try Posix.writeAll(fd, pending)
-        size += pending.count
-        compaction?.tail.append(contentsOf: pending)
-        pending.removeAll(keepingCapacity: pending.count < 1 << 20)
-        if syncMode == .batch && pendingNeedsSync { try Posix.fdatasync(fd) }
-        pendingNeedsSync = false
+        if !pending.isEmpty {
+            try Posix.writeAll(fd, pending)
+            size += pending.count
+            writtenThrough += pending.count
+            compaction?.tail.append(contentsOf: pending)
+            pending.removeAll(keepingCapacity: pending.count < 1 << 20)
+        }
+        if let syncer {
+            if hasUndurableReplies { syncer.request(through: writtenThrough) }
+        } else {
+            durableThrough = writtenThrough
+        }
+    }
+
+    /// Takes the syncer's progress once `syncNotification` is readable. Throws the error of a failed sync
+    /// (nothing can be promised durable any more).
+    func finishSync() throws(SystemError) {
+        guard let syncer else { return }
+        syncer.drainNotification()
+        let (durable, error) = syncer.progress
+        guard error == 0 else { throw SystemError(call: "fdatasync", errno: error) }
+        durableThrough = max(durableThrough, durable)
+    }
+
+    /// Writes what is pending and makes everything durable before returning (at exit).
+    func syncNow() throws(SystemError) {
+        try commit()
+        if syncMode == .batch && durableThrough < writtenThrough { try Posix.fdatasync(fd) }
+        durableThrough = writtenThrough
     }
 
     /// Replaces the journal with `records` (the live set): write a new file, fsync it, rename it over the
@@ -150,7 +195,9 @@ final class Journal {
     /// Appends `bytes` to the new file, fsyncs it, renames it over the journal, fsyncs the directory, and
     /// from then on appends to it. On failure the new file is closed and removed; the old one stays in use.
     private func install(_ file: FileDescriptor, appending bytes: [UInt8], size newSize: Int) throws(SystemError) {
+        var syncerCopy: FileDescriptor?
         do throws(SystemError) {
+            if syncer != nil { syncerCopy = try Posix.duplicate(file) }
             try Posix.writeAll(file, bytes)
             try Posix.fsync(file)
             try Posix.rename(temporaryPath, path)
@@ -158,6 +205,7 @@ final class Journal {
             defer { Posix.close(directoryFD) }
             try Posix.fsync(directoryFD)
         } catch {
+            syncerCopy.map(Posix.close)
             Posix.close(file)
             unlink(temporaryPath)
             throw error
@@ -165,6 +213,9 @@ final class Journal {
         Posix.close(fd)
         fd = file
         size = newSize
+        // The new file holds everything written so far, and was fsynced.
+        durableThrough = writtenThrough
+        if let syncer, let syncerCopy { syncer.replaceFile(with: syncerCopy, durableThrough: writtenThrough) }
     }
 
     /// Whether a background compaction is in flight.
@@ -238,9 +289,11 @@ final class Journal {
         try install(file, appending: tail, size: snapshotSize + tail.count)
     }
 
-    /// Flushes what is pending and releases the file and the lock.
+    /// Makes what is pending durable and releases the file and the lock (after a background sync still
+    /// running has finished with the pipe).
     func close() {
-        try? commit()
+        try? syncNow()
+        syncer?.close()
         Posix.close(fd)
         Posix.close(lockFD)
     }

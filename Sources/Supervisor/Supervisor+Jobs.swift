@@ -35,11 +35,12 @@ extension Supervisor {
             .accepted(id: id, payload: payload, maxRetries: maxRetries, sequence: job.sequence, at: job.createdAt))
         logger.debug("job_accepted", ["id": .string(id), "max_retries": .int(maxRetries)])
         metrics.jobAccepted()
-        needsDispatch = true
+        dispatch()
         return (job, true)
     }
 
-    /// Hands runnable jobs to idle workers, oldest job first.
+    /// Hands runnable jobs to idle workers, oldest job first. Called whenever a job or a worker becomes
+    /// available, so a worker never waits for the loop's next iteration.
     func dispatch() {
         guard !draining, store.hasRunnable else { return }
         for slot in slots where slot.state == .idle && !slot.stopWhenIdle {
@@ -58,6 +59,7 @@ extension Supervisor {
             kill(slot, reason: "timeout after \(timeout) ms", cause: .timeout)
         }
         slot.state = .busy
+        loop.expectsUrgentEvents = true
         slot.assignment = WorkerSlot.Assignment(
             jobID: job.id, attempt: job.attempts, startedAt: monotonicMicroseconds(), deadlineTimer: deadline)
         if job.attempts == 1 { metrics.queueWait.observe(Double(job.updatedAt - job.createdAt) / 1000) }
@@ -105,7 +107,7 @@ extension Supervisor {
             sendStop(slot)
         } else {
             slot.state = .idle
-            needsDispatch = true
+            dispatch()
         }
     }
 
@@ -150,7 +152,7 @@ extension Supervisor {
         retryTimers[jobID] = loop.schedule(after: delay) { [unowned self] in
             retryTimers[jobID] = nil
             store.makeRunnable(id: jobID)
-            needsDispatch = true
+            dispatch()
         }
     }
 

@@ -52,7 +52,7 @@ extension Supervisor {
             slot.pipes.jobsToken = try loop.register(jobs.write, events: 0) { [unowned self] events in
                 self.jobPipeEvent(slot, events: events)
             }
-            slot.pipes.resultsToken = try loop.register(results.read, events: EventLoop.readable) {
+            slot.pipes.resultsToken = try loop.register(results.read, events: EventLoop.readable, urgent: true) {
                 [unowned self] _ in self.readResults(slot)
             }
             for stream in 0..<2 {
@@ -176,13 +176,14 @@ extension Supervisor {
     /// Reads frames from the result pipe and acts on each.
     func readResults(_ slot: WorkerSlot) {
         guard let fd = slot.pipes.results else { return }
-        var buffer = [UInt8](repeating: 0, count: 65536)
         readLoop: while true {
-            let result = try? buffer.withUnsafeMutableBytes { bytes throws(SystemError) in try Posix.read(fd, bytes) }
+            let result = try? pipeBuffer.withUnsafeMutableBytes { bytes throws(SystemError) in
+                try Posix.read(fd, bytes)
+            }
             switch result {
             case .processed(let count)? where count > 0:
-                slot.decoder.append(buffer[0..<count])
-                if count < buffer.count { break readLoop }
+                slot.decoder.append(pipeBuffer[0..<count])
+                if count < pipeBuffer.count { break readLoop }
             case .wouldBlock?:
                 break readLoop
             default:
@@ -211,7 +212,7 @@ extension Supervisor {
             logger.info("worker_ready", ["slot": .int(slot.index), "pid": .int(slot.pid ?? 0)])
             if slot.state == .starting {
                 slot.state = .idle
-                needsDispatch = true
+                dispatch()
             }
         case .result(let result):
             guard let assignment = slot.assignment, assignment.jobID == result.jobID,
@@ -235,13 +236,14 @@ extension Supervisor {
     /// Reads the worker's stdout (0) or stderr (1) and logs whole lines.
     func readOutput(_ slot: WorkerSlot, stream: Int) {
         guard let fd = slot.pipes.output[stream] else { return }
-        var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
-            let result = try? buffer.withUnsafeMutableBytes { bytes throws(SystemError) in try Posix.read(fd, bytes) }
+            let result = try? pipeBuffer.withUnsafeMutableBytes { bytes throws(SystemError) in
+                try Posix.read(fd, bytes)
+            }
             switch result {
             case .processed(let count)? where count > 0:
-                logLines(slot, stream: stream, bytes: buffer[0..<count])
-                if count < buffer.count { return }
+                logLines(slot, stream: stream, bytes: pipeBuffer[0..<count])
+                if count < pipeBuffer.count { return }
             case .wouldBlock?:
                 return
             default:

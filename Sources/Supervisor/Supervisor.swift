@@ -46,8 +46,8 @@ final class Supervisor {
     private var compactionThreshold: Int
     /// Backoff timers of retry-waiting jobs, to cancel them with the job.
     var retryTimers: [String: TimerID] = [:]
-    /// Set when a job or a worker became available; dispatch runs once per loop iteration.
-    var needsDispatch = false
+    /// Read buffer for the workers' pipes (results, stdout, stderr), reused by every read.
+    var pipeBuffer = [UInt8](repeating: 0, count: 65536)
     /// SIGINT/SIGTERM received: no new jobs, finish running ones, exit.
     private(set) var draining = false
     /// The loop exits when this is set.
@@ -97,11 +97,27 @@ final class Supervisor {
                 "queue_size": .int(config.queueSize), "pid": .int(getpid()),
             ])
         try restoreJobs()
+        var syncToken: EventToken = 0
+        if let notification = journal.syncNotification {
+            syncToken = try loop.register(notification, events: EventLoop.readable) { [unowned self] _ in
+                do throws(SystemError) {
+                    try journal.finishSync()
+                } catch {
+                    journalFailed(error)
+                }
+            }
+        }
         manageWorkers()
         loop.afterIteration = { [unowned self] in self.endOfIteration() }
         while !finished {
             try loop.runOnce()
         }
+        do throws(SystemError) {
+            try journal.syncNow()
+        } catch {
+            journalFailed(error)
+        }
+        if let notification = journal.syncNotification { loop.unregister(notification, token: syncToken) }
         server.close()
         journal.close()
         loop.unregister(signalFD, token: signalToken)
@@ -110,13 +126,11 @@ final class Supervisor {
         return 0
     }
 
-    /// Work batched per iteration: hand out jobs, make this iteration's records durable with one sync
-    /// (group commit), and only then send the responses produced during it.
+    /// Work batched per iteration: write this iteration's records (a background sync makes them durable, one
+    /// for everything written while the previous one ran: group commit), then send the responses whose
+    /// records are durable.
     private func endOfIteration() {
-        if needsDispatch {
-            needsDispatch = false
-            dispatch()
-        }
+        loop.expectsUrgentEvents = slots.contains { $0.state == .busy }
         do throws(SystemError) {
             try journal.commit()
             if journal.size > compactionThreshold && !journal.isCompacting { try beginCompaction() }
@@ -158,7 +172,6 @@ final class Supervisor {
         try compactJournal()
         // Replay's buffers (the whole file, every record) are gone now; hand their pages back to the system.
         _ = c_malloc_trim()
-        needsDispatch = true
     }
 
     /// Rewrites the journal to the live jobs. The next compaction waits until the file has doubled, so at
@@ -204,8 +217,8 @@ final class Supervisor {
         }
     }
 
-    /// The journal cannot be written: nothing more can be promised durable. Stop without answering this
-    /// iteration's requests (their clients see the connection drop, not a 202), kill the workers, exit 1.
+    /// The journal cannot be written: nothing more can be promised durable. Stop without sending the replies
+    /// that wait on it (their clients see the connection drop, not a 202), kill the workers, exit 1.
     private func journalFailed(_ error: SystemError) -> Never {
         logger.error("journal_write_failed", ["error": .string(error.description), "path": .string(journal.path)])
         for slot in slots where slot.isAlive { kill(slot, reason: "journal failure") }

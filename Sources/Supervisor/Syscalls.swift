@@ -92,6 +92,13 @@ enum Posix {
         return (FileDescriptor(rawValue: fds[0]), FileDescriptor(rawValue: fds[1]))
     }
 
+    /// fcntl(F_DUPFD_CLOEXEC): a second descriptor for the same open file.
+    static func duplicate(_ fd: FileDescriptor) throws(SystemError) -> FileDescriptor {
+        guard case .processed(let copy) = try syscall(blocking: true, { Glibc.fcntl(fd.rawValue, F_DUPFD_CLOEXEC, 0) })
+        else { throw SystemError(call: "fcntl(F_DUPFD_CLOEXEC)", errno: EAGAIN) }
+        return FileDescriptor(rawValue: copy)
+    }
+
     /// Sets O_NONBLOCK on a descriptor.
     static func setNonBlocking(_ fd: FileDescriptor) throws(SystemError) {
         let flags = Glibc.fcntl(fd.rawValue, F_GETFL)
