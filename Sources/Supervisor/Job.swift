@@ -7,39 +7,82 @@ enum JobState: String, CaseIterable {
 }
 
 /// One job and its history, as the API shows it.
-struct Job: Equatable {
+///
+/// A value type whose fields live in one heap object, copied on write: the job table then holds a
+/// reference per job rather than the whole record in every hash bucket (a `[String: Job]` of 100,000 jobs
+/// has 262,144 buckets), and a snapshot of the table (journal compaction) still sees no later change.
+///
+/// Sendable like Array: the storage is only ever mutated while uniquely referenced, so a storage another
+/// thread can see is never written.
+struct Job: Equatable, @unchecked Sendable {
+    private struct Fields: Equatable {
+        let id: String
+        let payload: String
+        var lastError: String?
+        var result: String?
+        let maxRetries: Int
+        let sequence: UInt64
+        let createdAt: Int64
+        var attempts: Int
+        var updatedAt: Int64
+        var nextAttemptAt: Int64?
+        var state: JobState
+    }
+
+    private final class Storage {
+        var fields: Fields
+        init(_ fields: Fields) { self.fields = fields }
+    }
+
+    private var storage: Storage
+
     /// Client-chosen id, 1-128 bytes.
-    let id: String
+    var id: String { storage.fields.id }
     /// The payload handed to the handler.
-    let payload: String
+    var payload: String { storage.fields.payload }
     /// At most `maxRetries + 1` attempts.
-    let maxRetries: Int
+    var maxRetries: Int { storage.fields.maxRetries }
     /// Acceptance order, for FIFO and "newest first" listings.
-    let sequence: UInt64
+    var sequence: UInt64 { storage.fields.sequence }
     /// Wall-clock acceptance time, epoch milliseconds.
-    let createdAt: Int64
+    var createdAt: Int64 { storage.fields.createdAt }
 
     /// Current state.
-    private(set) var state: JobState = .queued
+    private(set) var state: JobState {
+        get { storage.fields.state }
+        set { uniqueStorage().fields.state = newValue }
+    }
     /// Attempts started so far.
-    private(set) var attempts = 0
+    private(set) var attempts: Int {
+        get { storage.fields.attempts }
+        set { uniqueStorage().fields.attempts = newValue }
+    }
     /// Why the last attempt failed (or "canceled").
-    private(set) var lastError: String?
+    private(set) var lastError: String? {
+        get { storage.fields.lastError }
+        set { uniqueStorage().fields.lastError = newValue }
+    }
     /// The handler's output on success.
-    private(set) var result: String?
+    private(set) var result: String? {
+        get { storage.fields.result }
+        set { uniqueStorage().fields.result = newValue }
+    }
     /// Wall-clock time of the last change, epoch milliseconds.
-    private(set) var updatedAt: Int64
+    private(set) var updatedAt: Int64 {
+        get { storage.fields.updatedAt }
+        set { uniqueStorage().fields.updatedAt = newValue }
+    }
     /// When a retry-waiting job becomes runnable (wall clock, epoch milliseconds); nil otherwise.
-    private(set) var nextAttemptAt: Int64?
+    private(set) var nextAttemptAt: Int64? {
+        get { storage.fields.nextAttemptAt }
+        set { uniqueStorage().fields.nextAttemptAt = newValue }
+    }
 
     /// A freshly accepted job.
     init(id: String, payload: String, maxRetries: Int, sequence: UInt64, now: Int64) {
-        self.id = id
-        self.payload = payload
-        self.maxRetries = maxRetries
-        self.sequence = sequence
-        self.createdAt = now
-        self.updatedAt = now
+        self.init(
+            restoring: id, payload: payload, maxRetries: maxRetries, sequence: sequence, createdAt: now,
+            state: .queued, attempts: 0, lastError: nil, result: nil, updatedAt: now, nextAttemptAt: nil)
     }
 
     /// A job exactly as the journal recorded it.
@@ -47,17 +90,21 @@ struct Job: Equatable {
         restoring id: String, payload: String, maxRetries: Int, sequence: UInt64, createdAt: Int64, state: JobState,
         attempts: Int, lastError: String?, result: String?, updatedAt: Int64, nextAttemptAt: Int64?
     ) {
-        self.id = id
-        self.payload = payload
-        self.maxRetries = maxRetries
-        self.sequence = sequence
-        self.createdAt = createdAt
-        self.state = state
-        self.attempts = attempts
-        self.lastError = lastError
-        self.result = result
-        self.updatedAt = updatedAt
-        self.nextAttemptAt = nextAttemptAt
+        storage = Storage(
+            Fields(
+                id: id, payload: payload, lastError: lastError, result: result, maxRetries: maxRetries,
+                sequence: sequence, createdAt: createdAt, attempts: attempts, updatedAt: updatedAt,
+                nextAttemptAt: nextAttemptAt, state: state))
+    }
+
+    static func == (left: Job, right: Job) -> Bool {
+        left.storage === right.storage || left.storage.fields == right.storage.fields
+    }
+
+    /// The storage, copied first if another value shares it.
+    private mutating func uniqueStorage() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = Storage(storage.fields) }
+        return storage
     }
 
     /// Whether a resubmission with this content is the same job (idempotent enqueue).

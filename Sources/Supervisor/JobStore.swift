@@ -67,14 +67,13 @@ struct JobStore {
     /// Pops the oldest runnable job and starts its next attempt.
     mutating func startNext(now: Int64) -> Job? {
         while let (id, sequence) = runnable.popFirst() {
-            guard var job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil else {
+            guard let job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil else {
                 continue
             }
-            try! job.start(now: now)  // checked just above: a queued job may always start
-            jobs[id] = job
+            try! jobs[id]!.start(now: now)  // checked just above: a queued job may always start
             queuedCount -= 1
             runningCount += 1
-            return job
+            return jobs[id]
         }
         return nil
     }
@@ -122,9 +121,8 @@ struct JobStore {
 
     /// A retry-waiting job's backoff elapsed: put it at the back of the FIFO. Ignored if it was canceled.
     mutating func makeRunnable(id: String) {
-        guard var job = jobs[id], job.state == .queued, job.nextAttemptAt != nil else { return }
-        job.becomeRunnable()
-        jobs[id] = job
+        guard let job = jobs[id], job.state == .queued, job.nextAttemptAt != nil else { return }
+        jobs[id]!.becomeRunnable()
         runnable.append((id, job.sequence))
     }
 
@@ -156,9 +154,8 @@ struct JobStore {
     private mutating func update(_ id: String, _ change: (inout Job) throws(InvalidTransition) -> Void)
         throws(InvalidTransition)
     {
-        guard var job = jobs[id] else { throw InvalidTransition(from: .canceled, event: "update of unknown job") }
-        try change(&job)
-        jobs[id] = job
+        guard jobs[id] != nil else { throw InvalidTransition(from: .canceled, event: "update of unknown job") }
+        try change(&jobs[id]!)
     }
 
     private mutating func finish(_ id: String) {
