@@ -137,7 +137,6 @@ extension Supervisor {
             slot.pendingOutput.removeAll()
             return
         }
-        let wasBlocked = slot.pendingOutput.count > 0
         while !slot.pendingOutput.isEmpty {
             let result = try? slot.pendingOutput.withUnsafeBytes { bytes throws(SystemError) in
                 try Posix.write(fd, bytes)
@@ -146,7 +145,10 @@ extension Supervisor {
             case .processed(let written)?:
                 slot.pendingOutput.removeFirst(written)
             case .wouldBlock?:
-                loop.modify(fd, token: slot.pipes.jobsToken, events: EventLoop.writable)
+                if !slot.pipes.waitingForRoom {
+                    slot.pipes.waitingForRoom = true
+                    loop.modify(fd, token: slot.pipes.jobsToken, events: EventLoop.writable)
+                }
                 return
             case nil:
                 // EPIPE: the worker is gone; its exit is settled when it is reaped.
@@ -154,7 +156,10 @@ extension Supervisor {
                 return
             }
         }
-        if wasBlocked { loop.modify(fd, token: slot.pipes.jobsToken, events: 0) }
+        if slot.pipes.waitingForRoom {
+            slot.pipes.waitingForRoom = false
+            loop.modify(fd, token: slot.pipes.jobsToken, events: 0)
+        }
     }
 
     private func jobPipeEvent(_ slot: WorkerSlot, events: UInt32) {

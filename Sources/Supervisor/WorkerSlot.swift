@@ -39,6 +39,8 @@ final class WorkerSlot {
         /// Write end of the job pipe (child's fd 3).
         var jobs: FileDescriptor?
         var jobsToken: EventToken = 0
+        /// The job pipe was full: watched for writability until the pending frames are written.
+        var waitingForRoom = false
         /// Read end of the result pipe (child's fd 4).
         var results: FileDescriptor?
         var resultsToken: EventToken = 0
