@@ -79,6 +79,18 @@ extension Posix {
         }
     }
 
+    /// poll(2) of one descriptor for input without waiting: true when a read would not block (data, end of
+    /// file or an error that the read then reports).
+    static func isReadable(_ descriptor: FileDescriptor) -> Bool {
+        var entry = pollfd(fd: descriptor.rawValue, events: Int16(POLLIN), revents: 0)
+        return Glibc.poll(&entry, 1, 0) > 0
+    }
+
+    /// sched_yield(2): lets another runnable task on this CPU go first.
+    static func yieldProcessor() {
+        _ = sched_yield()
+    }
+
     /// kill(2); ESRCH (already gone) is not an error.
     static func kill(_ pid: pid_t, _ signal: CInt) {
         _ = Glibc.kill(pid, signal)

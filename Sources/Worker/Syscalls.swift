@@ -84,6 +84,12 @@ enum Time {
         return now
     }
 
+    /// CLOCK_MONOTONIC in microseconds.
+    static func monotonicMicroseconds() -> UInt64 {
+        let now = clock_gettime(CLOCK_MONOTONIC)
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
+    }
+
     /// nanosleep(2) for the whole `milliseconds`: a signal interrupting it restarts it with the remaining time.
     static func nanosleep(milliseconds: Int) {
         var request = timespec(tv_sec: milliseconds / 1000, tv_nsec: (milliseconds % 1000) * 1_000_000)

@@ -40,9 +40,9 @@ struct WorkerLoop<Handler: JobHandler> {
     }
 
     private mutating func perform(_ job: Message.Run) throws(WorkerError) {
-        let start = Self.monotonicMicroseconds()
+        let start = Time.monotonicMicroseconds()
         let outcome = handler.run(job)
-        let duration = Self.monotonicMicroseconds() - start
+        let duration = Time.monotonicMicroseconds() - start
         switch outcome {
         case .finished(let ok, let output):
             let result = Message.Result(
@@ -51,10 +51,5 @@ struct WorkerLoop<Handler: JobHandler> {
         case .garbage:
             try writer.write(bytes: Self.garbage)
         }
-    }
-
-    private static func monotonicMicroseconds() -> UInt64 {
-        let now = Time.clock_gettime(CLOCK_MONOTONIC)
-        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec) / 1_000
     }
 }
