@@ -161,14 +161,15 @@ final class Journal {
         }
     }
 
-    /// Takes the syncer's progress once `syncNotification` is readable. Throws the error of a failed sync
-    /// (nothing can be promised durable any more).
-    func finishSync() throws(SystemError) {
-        guard let syncer else { return }
+    /// Takes the syncer's progress once `syncNotification` is readable; returns how long each sync since the
+    /// last call took (seconds). Throws the error of a failed sync (nothing can be promised durable any more).
+    func finishSync() throws(SystemError) -> [Double] {
+        guard let syncer else { return [] }
         syncer.drainNotification()
         let (durable, error) = syncer.progress
         guard error == 0 else { throw SystemError(call: "fdatasync", errno: error) }
         durableThrough = max(durableThrough, durable)
+        return syncer.takeDurations()
     }
 
     /// Writes what is pending and makes everything durable before returning (at exit).

@@ -21,6 +21,8 @@ final class JournalSyncer: Sendable {
         var running = false
         /// errno of a failed sync; no sync is started after one fails.
         var error: CInt = 0
+        /// Seconds each sync took, since the loop last took them.
+        var durations: [Double] = []
     }
 
     /// Readable after each sync.
@@ -49,6 +51,14 @@ final class JournalSyncer: Sendable {
     /// Everything up to here is on disk, and the errno of a failed sync (0 if none).
     var progress: (durable: Int, error: CInt) {
         state.withLock { ($0.durable, $0.error) }
+    }
+
+    /// The seconds each sync took since the last call.
+    func takeDurations() -> [Double] {
+        state.withLock { state in
+            defer { state.durations.removeAll(keepingCapacity: true) }
+            return state.durations
+        }
     }
 
     /// Empties the notification pipe (the loop reads `progress` after).
@@ -89,14 +99,17 @@ final class JournalSyncer: Sendable {
             }
             guard let next else { return }
             var status: CInt = 0
+            let started = monotonicMicroseconds()
             do throws(SystemError) {
                 try Posix.fdatasync(next.file)
             } catch {
                 status = error.errno
             }
+            let seconds = Double(monotonicMicroseconds() - started) / 1_000_000
             Posix.close(next.file)
             state.withLock { state in
                 if status == 0 { state.durable = max(state.durable, next.target) } else { state.error = status }
+                state.durations.append(seconds)
             }
             // A full pipe already holds a wake-up for the loop.
             _ = try? [UInt8(1)].withUnsafeBytes { bytes throws(SystemError) in try Posix.write(notifier, bytes) }

@@ -59,6 +59,8 @@ struct Metrics {
     var runTime = Histogram()
     /// Seconds first attempts waited between acceptance and dispatch.
     var queueWait = Histogram()
+    /// Seconds each background fdatasync of the journal took (`journal.fsync = "batch"`).
+    var journalSync = Histogram()
 
     /// Counts an accepted job.
     mutating func jobAccepted() { accepted += 1 }
@@ -120,6 +122,8 @@ struct Metrics {
         gauge(&out, "prefork_journal_bytes", "Size of the journal file.", gauges.journalBytes)
         histogram(&out, "prefork_job_run_seconds", "Time each attempt ran.", runTime)
         histogram(&out, "prefork_queue_wait_seconds", "Time from acceptance to the first attempt.", queueWait)
+        histogram(
+            &out, "prefork_journal_fsync_seconds", "Time each background fdatasync of the journal took.", journalSync)
         return out
     }
 

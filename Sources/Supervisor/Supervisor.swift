@@ -101,7 +101,7 @@ final class Supervisor {
         if let notification = journal.syncNotification {
             syncToken = try loop.register(notification, events: EventLoop.readable) { [unowned self] _ in
                 do throws(SystemError) {
-                    try journal.finishSync()
+                    for seconds in try journal.finishSync() { metrics.journalSync.observe(seconds) }
                 } catch {
                     journalFailed(error)
                 }

@@ -93,6 +93,9 @@ struct MetricsTests {
         #expect(Self.value(after, "prefork_job_run_seconds_count") == 4)
         #expect(Self.value(after, "prefork_job_run_seconds_bucket", ["le": "+Inf"]) == 4)
         #expect(Self.value(after, "prefork_queue_wait_seconds_count") == 3)
+        // Each 202 waited for a background sync (journal.fsync "batch", the default).
+        #expect((Self.value(after, "prefork_journal_fsync_seconds_count") ?? 0) >= 1)
+        #expect((Self.value(after, "prefork_journal_fsync_seconds_sum") ?? 0) > 0)
         #expect(Self.value(after, "prefork_queue_depth") == 0)
         #expect(Self.value(after, "prefork_jobs_running") == 0)
         #expect(Self.value(after, "prefork_draining") == 0)
