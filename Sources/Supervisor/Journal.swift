@@ -62,6 +62,8 @@ final class Journal {
     private(set) var replyTicket = 0
     /// Everything appended up to here is on disk (`batch`) or written to the file (`none`).
     private(set) var durableThrough = 0
+    /// The position the syncer was last asked to make durable.
+    private var requestedThrough = 0
     /// Syncs in the background with `journal.fsync = "batch"`.
     private let syncer: JournalSyncer?
     /// Readable when the background syncs made progress; then call `finishSync()`.
@@ -155,10 +157,20 @@ final class Journal {
             pending.removeAll(keepingCapacity: pending.count < 1 << 20)
         }
         if let syncer {
-            if hasUndurableReplies { syncer.request(through: writtenThrough) }
+            if hasUndurableReplies {
+                syncer.request(through: writtenThrough)
+                requestedThrough = writtenThrough
+            }
         } else {
             durableThrough = writtenThrough
         }
+    }
+
+    /// Commits now if a reply waits on the journal and no sync is running, so the first reply after a quiet
+    /// spell does not wait for the end of the iteration; while a sync runs, records gather for the next one.
+    func commitIfSyncIdle() throws(SystemError) {
+        guard syncer != nil, hasUndurableReplies, durableThrough >= requestedThrough else { return }
+        try commit()
     }
 
     /// Takes the syncer's progress once `syncNotification` is readable; returns how long each sync since the

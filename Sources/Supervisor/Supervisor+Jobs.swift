@@ -36,6 +36,7 @@ extension Supervisor {
         logger.debug("job_accepted", ["id": .string(id), "max_retries": .int(maxRetries)])
         metrics.jobAccepted()
         dispatch()
+        syncJournalSoon()
         return (job, true)
     }
 
@@ -161,6 +162,7 @@ extension Supervisor {
         let now = clock.wallMilliseconds()
         let (job, previous) = try store.cancel(id: id, now: now)
         journal.append(.canceled(id: id, at: now))
+        syncJournalSoon()
         metrics.jobFinished(.canceled)
         loop.cancel(retryTimers.removeValue(forKey: id))
         if previous == .running, let slot = slots.first(where: { $0.assignment?.jobID == id }) {

@@ -100,11 +100,16 @@ final class Supervisor {
         var syncToken: EventToken = 0
         if let notification = journal.syncNotification {
             syncToken = try loop.register(notification, events: EventLoop.readable) { [unowned self] _ in
+                // Send what the sync made durable, and start the next one, without waiting for the iteration to
+                // end: the syncer runs back to back while replies wait. Everything pending is written first, so
+                // no reply shows a state the file does not hold.
                 do throws(SystemError) {
                     for seconds in try journal.finishSync() { metrics.journalSync.observe(seconds) }
+                    try journal.commit()
                 } catch {
                     journalFailed(error)
                 }
+                server.flush()
             }
         }
         manageWorkers()
@@ -214,6 +219,15 @@ final class Supervisor {
                     "duration_ms": .double(Double(monotonicMicroseconds() - started) / 1000),
                     "loop_ms": .double(Double(encodeMicros) / 1000), "background": true,
                 ])
+        }
+    }
+
+    /// A reply now waits on a journal record: start its sync at once if none is running.
+    func syncJournalSoon() {
+        do throws(SystemError) {
+            try journal.commitIfSyncIdle()
+        } catch {
+            journalFailed(error)
         }
     }
 
