@@ -3,9 +3,10 @@ import Glibc
 
 /// The append-only journal in `data_dir`: every accepted job and state change, replayed on start.
 ///
-/// Records are buffered during a loop iteration and written by `commit()` at its end. With
-/// `journal.fsync = "batch"` a background thread then makes them durable with one `fdatasync` (group
-/// commit) while the loop goes on; everything written while one sync runs waits for the next. Positions
+/// Records are buffered and written by `commit()`: at the end of each loop iteration, when a sync
+/// finishes, and at once when a reply waits and no sync runs. With `journal.fsync = "batch"` a background
+/// thread makes them durable with `fdatasync` (group commit) while the loop goes on; everything written
+/// while one sync runs waits for the next. Positions
 /// are counted in bytes ever appended (`replyTicket`, `durableThrough`): a reply that depends on a record
 /// is held until `durableThrough` passes the record, so a `202` means the job is on disk.
 /// Compaction rewrites the live jobs to a new file (write, fsync, rename, fsync the directory), so at
