@@ -36,17 +36,17 @@ struct FrameReader {
     }
 
     /// How long to look for the next frame before sleeping in `read`.
-    static let spinMicroseconds: UInt64 = 50
+    static let spinMicroseconds: UInt64 = 10
 
-    /// Checks the pipe without sleeping for a few tens of microseconds, yielding the CPU in between. The
-    /// supervisor usually answers a result with the next job within that time, and a worker that is not
-    /// asleep needs no wake-up: on a virtual machine a cross-CPU wake-up costs the supervisor as much as
-    /// the rest of the hand-off.
+    /// Checks the pipe without sleeping for a few microseconds. With jobs queued, the supervisor answers a
+    /// result with the next job within that time, and a worker that is not asleep needs no wake-up: on a
+    /// virtual machine a cross-CPU wake-up costs the supervisor as much as the rest of the hand-off.
+    /// It does not `sched_yield` in between: a yielding worker waits behind every other runnable task on its
+    /// CPU, and under load its jobs then finish far more slowly than they are accepted.
     private func awaitInputBriefly() {
         let start = Time.monotonicMicroseconds()
         repeat {
             if Posix.isReadable(descriptor) { return }
-            Posix.yieldProcessor()
         } while Time.monotonicMicroseconds() - start < Self.spinMicroseconds
     }
 }

@@ -86,11 +86,6 @@ extension Posix {
         return Glibc.poll(&entry, 1, 0) > 0
     }
 
-    /// sched_yield(2): lets another runnable task on this CPU go first.
-    static func yieldProcessor() {
-        _ = sched_yield()
-    }
-
     /// kill(2); ESRCH (already gone) is not an error.
     static func kill(_ pid: pid_t, _ signal: CInt) {
         _ = Glibc.kill(pid, signal)
