@@ -178,26 +178,32 @@ extension Supervisor {
         slot.pendingOutput.removeAll()
     }
 
-    /// Reads frames from the result pipe and acts on each.
-    func readResults(_ slot: WorkerSlot) {
-        guard let fd = slot.pipes.results else { return }
-        readLoop: while true {
+    /// Reads what a worker pipe holds now into `pipeBuffer`, handing each chunk to `consume`. Returns false
+    /// at end of file or on an error (the worker is exiting; SIGCHLD settles it), true once the pipe is empty.
+    private func readAvailable(_ fd: FileDescriptor, _ consume: (ArraySlice<UInt8>) -> Void) -> Bool {
+        while true {
             let result = try? pipeBuffer.withUnsafeMutableBytes { bytes throws(SystemError) in
                 try Posix.read(fd, bytes)
             }
             switch result {
             case .processed(let count)? where count > 0:
-                slot.decoder.append(pipeBuffer[0..<count])
-                if count < pipeBuffer.count { break readLoop }
+                consume(pipeBuffer[0..<count])
+                if count < pipeBuffer.count { return true }
             case .wouldBlock?:
-                break readLoop
+                return true
             default:
-                // EOF or error: the worker is exiting; SIGCHLD settles it.
-                loop.unregister(fd, token: slot.pipes.resultsToken)
-                Posix.close(fd)
-                slot.pipes.results = nil
-                break readLoop
+                return false
             }
+        }
+    }
+
+    /// Reads frames from the result pipe and acts on each.
+    func readResults(_ slot: WorkerSlot) {
+        guard let fd = slot.pipes.results else { return }
+        if !readAvailable(fd, { slot.decoder.append($0) }) {
+            loop.unregister(fd, token: slot.pipes.resultsToken)
+            Posix.close(fd)
+            slot.pipes.results = nil
         }
         do throws(FrameError) {
             while slot.killReason == nil, let message = try slot.decoder.next() {
@@ -241,24 +247,11 @@ extension Supervisor {
     /// Reads the worker's stdout (0) or stderr (1) and logs whole lines.
     func readOutput(_ slot: WorkerSlot, stream: Int) {
         guard let fd = slot.pipes.output[stream] else { return }
-        while true {
-            let result = try? pipeBuffer.withUnsafeMutableBytes { bytes throws(SystemError) in
-                try Posix.read(fd, bytes)
-            }
-            switch result {
-            case .processed(let count)? where count > 0:
-                logLines(slot, stream: stream, bytes: pipeBuffer[0..<count])
-                if count < pipeBuffer.count { return }
-            case .wouldBlock?:
-                return
-            default:
-                logLines(slot, stream: stream, bytes: [UInt8(ascii: "\n")][...], onlyIfPartial: true)
-                loop.unregister(fd, token: slot.pipes.outputTokens[stream])
-                Posix.close(fd)
-                slot.pipes.output[stream] = nil
-                return
-            }
-        }
+        guard !readAvailable(fd, { logLines(slot, stream: stream, bytes: $0) }) else { return }
+        logLines(slot, stream: stream, bytes: [UInt8(ascii: "\n")][...], onlyIfPartial: true)
+        loop.unregister(fd, token: slot.pipes.outputTokens[stream])
+        Posix.close(fd)
+        slot.pipes.output[stream] = nil
     }
 
     private func logLines(_ slot: WorkerSlot, stream: Int, bytes: ArraySlice<UInt8>, onlyIfPartial: Bool = false) {
