@@ -33,34 +33,44 @@ func monotonicMicroseconds() -> Int64 {
 
 /// Formats epoch milliseconds as RFC 3339 UTC with milliseconds: `2026-11-25T03:04:05.678Z`.
 func rfc3339(milliseconds: Int64) -> String {
-    var seconds = time_t(milliseconds / 1000)
-    var parts = tm()
-    gmtime_r(&seconds, &parts)
     var text = [UInt8]()
     text.reserveCapacity(24)
-    func digits(_ value: Int32, _ width: Int) {
+    text.appendRFC3339(milliseconds: milliseconds)
+    return String(decoding: text, as: UTF8.self)
+}
+
+extension [UInt8] {
+    /// Appends epoch milliseconds as RFC 3339 UTC with milliseconds (24 bytes, no quotes), without the
+    /// intermediate String of `rfc3339(milliseconds:)`: every job record in a reply carries two.
+    mutating func appendRFC3339(milliseconds: Int64) {
+        var seconds = time_t(milliseconds / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        appendDigits(parts.tm_year + 1900, width: 4)
+        append(UInt8(ascii: "-"))
+        appendDigits(parts.tm_mon + 1, width: 2)
+        append(UInt8(ascii: "-"))
+        appendDigits(parts.tm_mday, width: 2)
+        append(UInt8(ascii: "T"))
+        appendDigits(parts.tm_hour, width: 2)
+        append(UInt8(ascii: ":"))
+        appendDigits(parts.tm_min, width: 2)
+        append(UInt8(ascii: ":"))
+        appendDigits(parts.tm_sec, width: 2)
+        append(UInt8(ascii: "."))
+        appendDigits(Int32(milliseconds % 1000), width: 3)
+        append(UInt8(ascii: "Z"))
+    }
+
+    /// Appends `value` in decimal, zero-padded to `width` digits.
+    private mutating func appendDigits(_ value: Int32, width: Int) {
         var divisor: Int32 = 1
         for _ in 1..<width { divisor *= 10 }
         var value = value
         while divisor > 0 {
-            text.append(UInt8(ascii: "0") + UInt8(value / divisor))
+            append(UInt8(ascii: "0") + UInt8(value / divisor))
             value %= divisor
             divisor /= 10
         }
     }
-    digits(parts.tm_year + 1900, 4)
-    text.append(UInt8(ascii: "-"))
-    digits(parts.tm_mon + 1, 2)
-    text.append(UInt8(ascii: "-"))
-    digits(parts.tm_mday, 2)
-    text.append(UInt8(ascii: "T"))
-    digits(parts.tm_hour, 2)
-    text.append(UInt8(ascii: ":"))
-    digits(parts.tm_min, 2)
-    text.append(UInt8(ascii: ":"))
-    digits(parts.tm_sec, 2)
-    text.append(UInt8(ascii: "."))
-    digits(Int32(milliseconds % 1000), 3)
-    text.append(UInt8(ascii: "Z"))
-    return String(decoding: text, as: UTF8.self)
 }

@@ -81,7 +81,7 @@ struct JSONParser {
     private mutating func parseObject() throws(JSONError) -> JSONValue {
         try enterContainer()
         index += 1
-        var members: [String: JSONValue] = [:]
+        var members = [String: JSONValue](minimumCapacity: 4)  // an enqueue body has 2-3 members: no regrowth
         skipWhitespace()
         if try peek() == UInt8(ascii: "}") {
             index += 1

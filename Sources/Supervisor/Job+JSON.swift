@@ -14,11 +14,15 @@ extension Job {
         buffer.appendASCII(",\"result\":")
         buffer.appendJSONString(orNull: result)
         buffer.appendASCII(",\"created_at\":")
-        buffer.appendJSONString(rfc3339(milliseconds: createdAt))
+        buffer.appendQuotedRFC3339(milliseconds: createdAt)
         buffer.appendASCII(",\"updated_at\":")
-        buffer.appendJSONString(rfc3339(milliseconds: updatedAt))
+        buffer.appendQuotedRFC3339(milliseconds: updatedAt)
         buffer.appendASCII(",\"next_attempt_at\":")
-        buffer.appendJSONString(orNull: nextAttemptAt.map { rfc3339(milliseconds: $0) })
+        if let nextAttemptAt {
+            buffer.appendQuotedRFC3339(milliseconds: nextAttemptAt)
+        } else {
+            buffer.appendASCII("null")
+        }
         buffer.append(UInt8(ascii: "}"))
     }
 
@@ -29,5 +33,14 @@ extension Job {
         appendJSON(to: &buffer)
         buffer.append(UInt8(ascii: "\n"))
         return buffer
+    }
+}
+
+extension [UInt8] {
+    /// Appends a timestamp as a JSON string (RFC 3339 needs no escaping).
+    fileprivate mutating func appendQuotedRFC3339(milliseconds: Int64) {
+        append(UInt8(ascii: "\""))
+        appendRFC3339(milliseconds: milliseconds)
+        append(UInt8(ascii: "\""))
     }
 }
