@@ -41,7 +41,8 @@ final class EventLoop {
 
     /// Runs at the end of every iteration, after I/O handlers and timers.
     var afterIteration: () -> Void = {}
-    /// Whether urgent descriptors are polled between handlers (the supervisor sets it while a worker is busy).
+    /// Whether urgent descriptors are polled between handlers (the supervisor sets it while a worker is busy
+    /// and jobs wait for one).
     var expectsUrgentEvents = false
 
     /// Creates the epoll instance.

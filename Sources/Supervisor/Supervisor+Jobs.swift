@@ -43,6 +43,7 @@ extension Supervisor {
     /// Hands runnable jobs to idle workers, oldest job first. Called whenever a job or a worker becomes
     /// available, so a worker never waits for the loop's next iteration.
     func dispatch() {
+        defer { loop.expectsUrgentEvents = store.hasRunnable && slots.contains { $0.state == .busy } }
         guard !draining, store.hasRunnable else { return }
         for slot in slots where slot.state == .idle && !slot.stopWhenIdle {
             guard let job = store.startNext(now: clock.wallMilliseconds()) else { return }
@@ -53,14 +54,15 @@ extension Supervisor {
 
     private func start(_ job: Job, on slot: WorkerSlot) {
         let timeout = Milliseconds(config.jobTimeoutMs)
+        // Captures the id and attempt, not the job: a captured Job would share the store's copy until the
+        // timer goes, and the store's next change to the job would have to copy it.
+        let (id, attempt) = (job.id, job.attempts)
         let deadline = loop.schedule(after: timeout) { [unowned self, unowned slot] in
-            guard slot.assignment?.jobID == job.id, slot.assignment?.attempt == job.attempts else { return }
-            logger.warn(
-                "job_timeout", ["id": .string(job.id), "attempt": .int(job.attempts), "pid": .int(slot.pid ?? 0)])
+            guard slot.assignment?.jobID == id, slot.assignment?.attempt == attempt else { return }
+            logger.warn("job_timeout", ["id": .string(id), "attempt": .int(attempt), "pid": .int(slot.pid ?? 0)])
             kill(slot, reason: "timeout after \(timeout) ms", cause: .timeout)
         }
         slot.state = .busy
-        loop.expectsUrgentEvents = true
         slot.assignment = WorkerSlot.Assignment(
             jobID: job.id, attempt: job.attempts, startedAt: monotonicMicroseconds(), deadlineTimer: deadline)
         if job.attempts == 1 { metrics.queueWait.observe(Double(job.updatedAt - job.createdAt) / 1000) }

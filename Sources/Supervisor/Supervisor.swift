@@ -135,7 +135,7 @@ final class Supervisor {
     /// for everything written while the previous one ran: group commit), then send the responses whose
     /// records are durable.
     private func endOfIteration() {
-        loop.expectsUrgentEvents = slots.contains { $0.state == .busy }
+        loop.expectsUrgentEvents = store.hasRunnable && slots.contains { $0.state == .busy }
         do throws(SystemError) {
             try journal.commit()
             if journal.size > compactionThreshold && !journal.isCompacting { try beginCompaction() }
