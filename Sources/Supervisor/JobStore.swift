@@ -67,23 +67,25 @@ struct JobStore {
     /// Pops the oldest runnable job and starts its next attempt.
     mutating func startNext(now: Int64) -> Job? {
         while let (id, sequence) = runnable.popFirst() {
-            guard let job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil else {
-                continue
-            }
-            try! jobs[id]!.start(now: now)  // checked just above: a queued job may always start
+            // Through the entry's index: one lookup, and no copy of the job held while it changes.
+            guard let index = jobs.index(forKey: id), jobs.values[index].sequence == sequence,
+                jobs.values[index].state == .queued, jobs.values[index].nextAttemptAt == nil
+            else { continue }
+            try! jobs.values[index].start(now: now)  // checked just above: a queued job may always start
             queuedCount -= 1
             runningCount += 1
-            return jobs[id]
+            return jobs.values[index]
         }
         return nil
     }
 
     /// Ends a running attempt successfully.
     mutating func succeed(id: String, result: String, now: Int64) throws(InvalidTransition) -> Job {
-        try update(id) { (job: inout Job) throws(InvalidTransition) in try job.succeed(result: result, now: now) }
-        let job = jobs[id]!
+        let job = try update(id) { (job: inout Job) throws(InvalidTransition) in
+            try job.succeed(result: result, now: now)
+        }
         runningCount -= 1
-        finish(id)
+        finish(id, sequence: job.sequence)
         return job
     }
 
@@ -92,7 +94,7 @@ struct JobStore {
         throws(InvalidTransition) -> AttemptOutcome
     {
         var outcome = AttemptOutcome.failed
-        try update(id) { (job: inout Job) throws(InvalidTransition) in
+        _ = try update(id) { (job: inout Job) throws(InvalidTransition) in
             outcome = try job.failAttempt(error: error, retryDelay: retryDelay, now: now)
         }
         // Runnable only once its backoff elapses (`makeRunnable`).
@@ -104,7 +106,7 @@ struct JobStore {
     /// used its grace attempt, see `Job.interrupt`).
     mutating func interrupt(id: String, error: String, now: Int64) throws(InvalidTransition) -> AttemptOutcome {
         var outcome = AttemptOutcome.failed
-        try update(id) { (job: inout Job) throws(InvalidTransition) in
+        _ = try update(id) { (job: inout Job) throws(InvalidTransition) in
             outcome = try job.interrupt(error: error, now: now)
         }
         attemptEnded(id, outcome, runnableNow: true)
@@ -129,10 +131,9 @@ struct JobStore {
     /// Cancels a queued or running job; returns the canceled job and the state it was in.
     mutating func cancel(id: String, now: Int64) throws(InvalidTransition) -> (job: Job, previous: JobState) {
         guard let previous = jobs[id]?.state else { throw InvalidTransition(from: .canceled, event: "cancel") }
-        try update(id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: now) }
-        let job = jobs[id]!
+        let job = try update(id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: now) }
         if previous == .queued { queuedCount -= 1 } else { runningCount -= 1 }
-        finish(id)
+        finish(id, sequence: job.sequence)
         return (job, previous)
     }
 
@@ -151,15 +152,24 @@ struct JobStore {
     /// Counts of jobs per state (finished ones as retained).
     var finishedCount: Int { finished.count }
 
+    /// Changes the job in place and returns it. Through the entry's index: one lookup, where `jobs[id]!`
+    /// costs one per access and a heap-allocated accessor frame per change.
     private mutating func update(_ id: String, _ change: (inout Job) throws(InvalidTransition) -> Void)
-        throws(InvalidTransition)
+        throws(InvalidTransition) -> Job
     {
-        guard jobs[id] != nil else { throw InvalidTransition(from: .canceled, event: "update of unknown job") }
-        try change(&jobs[id]!)
+        guard let index = jobs.index(forKey: id) else {
+            throw InvalidTransition(from: .canceled, event: "update of unknown job")
+        }
+        try change(&jobs.values[index])
+        return jobs.values[index]
     }
 
     private mutating func finish(_ id: String) {
-        finished.append((id, jobs[id]!.sequence))
+        finish(id, sequence: jobs[id]!.sequence)
+    }
+
+    private mutating func finish(_ id: String, sequence: UInt64) {
+        finished.append((id, sequence))
         while finished.count > maximumFinished, let oldest = finished.popFirst() {
             if jobs[oldest.id]?.sequence == oldest.sequence { jobs[oldest.id] = nil }
         }

@@ -38,19 +38,22 @@ final class Logger {
     @inline(__always)
     func enabled(_ level: LogLevel) -> Bool { level >= self.level }
 
+    // The fields are autoclosures: a line below the level builds none of them (the job lines are on the
+    // path of every job, where building their fields cost an allocation each).
+
     /// Logs at debug level.
-    func debug(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
-        write(.debug, event, fields)
+    func debug(_ event: StaticString, _ fields: @autoclosure () -> KeyValuePairs<String, LogValue> = [:]) {
+        if enabled(.debug) { write(.debug, event, fields()) }
     }
 
     /// Logs at info level.
-    func info(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
-        write(.info, event, fields)
+    func info(_ event: StaticString, _ fields: @autoclosure () -> KeyValuePairs<String, LogValue> = [:]) {
+        if enabled(.info) { write(.info, event, fields()) }
     }
 
     /// Logs at warn level.
-    func warn(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
-        write(.warn, event, fields)
+    func warn(_ event: StaticString, _ fields: @autoclosure () -> KeyValuePairs<String, LogValue> = [:]) {
+        if enabled(.warn) { write(.warn, event, fields()) }
     }
 
     /// Logs at info level whatever the configured level: lines a script must always find (the bound address).
@@ -59,8 +62,8 @@ final class Logger {
     }
 
     /// Logs at error level.
-    func error(_ event: StaticString, _ fields: KeyValuePairs<String, LogValue> = [:]) {
-        write(.error, event, fields)
+    func error(_ event: StaticString, _ fields: @autoclosure () -> KeyValuePairs<String, LogValue> = [:]) {
+        if enabled(.error) { write(.error, event, fields()) }
     }
 
     private func write(
@@ -69,7 +72,9 @@ final class Logger {
         guard force || enabled(level) else { return }
         line.removeAll(keepingCapacity: true)
         line.appendASCII("{\"ts\":")
-        line.appendJSONString(rfc3339(milliseconds: clock.wallMilliseconds()))
+        line.append(UInt8(ascii: "\""))
+        line.appendRFC3339(milliseconds: clock.wallMilliseconds())
+        line.append(UInt8(ascii: "\""))
         line.appendASCII(",\"level\":")
         line.appendJSONString(level.rawValue)
         line.appendASCII(",\"event\":\"")
