@@ -230,4 +230,25 @@ import Testing
         #expect(CRC32.checksum([UInt8]()[...]) == 0)
         #expect(CRC32.checksum(Array("The quick brown fox jumps over the lazy dog".utf8)[...]) == 0x414F_A339)
     }
+
+    /// The eight-bytes-at-a-time checksum against the bit-by-bit definition, for every length up to 64 and
+    /// every start within a word (the fast path loads unaligned words, then finishes byte by byte).
+    @Test func crc32MatchesTheBitwiseDefinitionForAnyLengthAndOffset() {
+        func bitwise(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+            var crc: UInt32 = 0xFFFF_FFFF
+            for byte in bytes {
+                crc ^= UInt32(byte)
+                for _ in 0..<8 { crc = crc & 1 == 1 ? 0xEDB8_8320 ^ (crc >> 1) : crc >> 1 }
+            }
+            return crc ^ 0xFFFF_FFFF
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<80).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<8 {
+            for count in 0...64 {
+                let slice = bytes[start..<start + count]
+                #expect(CRC32.checksum(slice) == bitwise(slice), "start \(start), count \(count)")
+            }
+        }
+    }
 }
