@@ -70,8 +70,11 @@ enum Socket {
         return (FileDescriptor(rawValue: fd), bound)
     }
 
-    private static func parse<Raw>(_ host: String, family: CInt, into raw: inout Raw) throws(SystemError) {
-        guard inet_pton(family, host, &raw) == 1 else { throw SystemError(call: "inet_pton(\(host))", errno: EINVAL) }
+    private static func parse<Raw>(_ host: String, family: CInt, into raw: inout Raw)
+        throws(SystemError)
+    {
+        let result = withUnsafeMutableBytes(of: &raw) { inet_pton(family, host, $0.baseAddress) }
+        guard result == 1 else { throw SystemError(call: "inet_pton(\(host))", errno: EINVAL) }
     }
 
     /// Binds, listens, and reads back the bound address into `address` (port 0 becomes the chosen port).
