@@ -13,7 +13,7 @@ let package = Package(
             name: "CLinux",
             cSettings: [.define("_GNU_SOURCE")]
         ),
-        .target(name: "IPC"),
+        .target(name: "IPC", swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]),
         .executableTarget(
             name: "Supervisor",
             dependencies: ["IPC", "CLinux"]
