@@ -4,8 +4,9 @@
 public struct FrameHeader: Equatable, Sendable {
     /// The two bytes every frame starts with.
     public static let magic: (UInt8, UInt8) = (0x50, 0x46)
-    /// The protocol version this build speaks; a frame with another version is rejected.
-    public static let currentVersion: UInt8 = 1
+    /// The protocol version this build speaks; a frame with another version is rejected. Version 2 added
+    /// `jobs_waiting` to `run`.
+    public static let currentVersion: UInt8 = 2
     /// Size of the encoded header in bytes.
     public static let size = 8
     /// Frame bodies larger than this are refused unless a decoder is given another limit.

@@ -40,12 +40,18 @@ public enum Message: Equatable, Sendable {
         public var payload: [UInt8]
         /// Time the attempt may take, in milliseconds; the supervisor kills the worker past it.
         public var timeoutMilliseconds: UInt64
+        /// Jobs were queued behind this one when it was handed out, so the next `run` will follow this
+        /// attempt's result at once: the worker may look for it before sleeping.
+        public var jobsWaiting: Bool
         /// Creates a run message.
-        public init(jobID: String, attempt: UInt32, payload: [UInt8], timeoutMilliseconds: UInt64) {
+        public init(
+            jobID: String, attempt: UInt32, payload: [UInt8], timeoutMilliseconds: UInt64, jobsWaiting: Bool = false
+        ) {
             self.jobID = jobID
             self.attempt = attempt
             self.payload = payload
             self.timeoutMilliseconds = timeoutMilliseconds
+            self.jobsWaiting = jobsWaiting
         }
     }
 
@@ -95,6 +101,7 @@ public enum Message: Equatable, Sendable {
             buffer.appendBigEndian(run.attempt)
             buffer.appendBigEndian(run.timeoutMilliseconds)
             buffer.appendField(run.payload)
+            buffer.append(run.jobsWaiting ? 1 : 0)
         case .result(let result):
             buffer.appendField(Array(result.jobID.utf8))
             buffer.appendBigEndian(result.attempt)
@@ -132,7 +139,12 @@ public enum Message: Equatable, Sendable {
             let attempt: UInt32 = try reader.integer("attempt")
             let timeout: UInt64 = try reader.integer("timeout_ms")
             let payload = try reader.field("payload")
-            message = .run(Run(jobID: jobID, attempt: attempt, payload: payload, timeoutMilliseconds: timeout))
+            let waiting = try reader.byte("jobs_waiting")
+            guard waiting <= 1 else { throw .invalidField("jobs_waiting") }
+            message = .run(
+                Run(
+                    jobID: jobID, attempt: attempt, payload: payload, timeoutMilliseconds: timeout,
+                    jobsWaiting: waiting == 1))
         case .result:
             let jobID = try reader.string("job_id")
             let attempt: UInt32 = try reader.integer("attempt")

@@ -71,7 +71,7 @@ extension Supervisor {
             .run(
                 Message.Run(
                     jobID: job.id, attempt: UInt32(job.attempts), payload: Array(job.payload.utf8),
-                    timeoutMilliseconds: UInt64(timeout))), to: slot)
+                    timeoutMilliseconds: UInt64(timeout), jobsWaiting: store.hasRunnable)), to: slot)
     }
 
     /// A `result` frame for the slot's current attempt.

@@ -6,8 +6,9 @@ struct FrameReader {
     let descriptor: FileDescriptor
     private var decoder = FrameDecoder()
     private var chunk = [UInt8](repeating: 0, count: 64 * 1024)
-    /// The last frame came soon after the worker started waiting for it: look before sleeping next time.
-    private var answersAreQuick = true
+    /// Look for the next frame for a few microseconds before sleeping (`awaitInputBriefly`): set from the
+    /// last `run` frame's `jobsWaiting`.
+    var looksBeforeSleeping = false
 
     /// Creates a reader of `descriptor`.
     init(descriptor: FileDescriptor) {
@@ -25,15 +26,13 @@ struct FrameReader {
             } catch {
                 throw .malformedFrame(error)
             }
-            let waitStarted = Time.monotonicMicroseconds()
-            if answersAreQuick { awaitInputBriefly() }
+            if looksBeforeSleeping { awaitInputBriefly() }
             let count: Int
             do {
                 count = try Posix.read(descriptor, into: &chunk)
             } catch {
                 throw .ioFailed(error)
             }
-            answersAreQuick = Time.monotonicMicroseconds() - waitStarted <= Self.quickAnswerMicroseconds
             if count == 0 { return nil }
             decoder.append(chunk[..<count])
         }
@@ -41,16 +40,14 @@ struct FrameReader {
 
     /// How long to look for the next frame before sleeping in `read`.
     static let spinMicroseconds: UInt64 = 10
-    /// A wait up to this long (including the wake-up when the worker slept) counts as a quick answer.
-    static let quickAnswerMicroseconds: UInt64 = 30
 
-    /// Checks the pipe without sleeping for a few microseconds. With jobs queued and the supervisor free, it
-    /// answers a result with the next job within that time, and a worker that is not asleep needs no
-    /// wake-up: on a virtual machine a cross-CPU wake-up costs the supervisor as much as the rest of the
-    /// hand-off. Only done while answers come that quickly (`answersAreQuick`): when the supervisor is busy
-    /// (HTTP load) the look would find nothing and only burn CPU. It does not `sched_yield` in between: a
-    /// yielding worker waits behind every other runnable task on its CPU, and under load its jobs then
-    /// finish far more slowly than they are accepted.
+    /// Checks the pipe without sleeping for a few microseconds. With jobs queued behind this one (the
+    /// supervisor says so in `run`), it answers the result with the next job within that time, and a worker
+    /// that is not asleep needs no wake-up: on a virtual machine a cross-CPU wake-up costs the supervisor
+    /// as much as the rest of the hand-off, and the worker as much again. With none queued, the next job
+    /// comes whenever a client sends one, so the worker sleeps at once: a look would find nothing and take
+    /// CPU from the supervisor and the clients. It does not `sched_yield` in between: a yielding worker
+    /// waits behind every other runnable task on its CPU.
     private func awaitInputBriefly() {
         let start = Time.monotonicMicroseconds()
         repeat {

@@ -40,6 +40,7 @@ struct WorkerLoop<Handler: JobHandler> {
     }
 
     private mutating func perform(_ job: Message.Run) throws(WorkerError) {
+        reader.looksBeforeSleeping = job.jobsWaiting
         let start = Time.monotonicMicroseconds()
         let outcome = handler.run(job)
         let duration = Time.monotonicMicroseconds() - start

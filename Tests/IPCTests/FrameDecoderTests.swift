@@ -112,7 +112,7 @@ import Testing
 
     @Test func nextFrameReturnsKindAndBodyUninterpreted() throws {
         var decoder = FrameDecoder()
-        decoder.append([0x50, 0x46, 1, 200, 0, 0, 0, 2, 0xAB, 0xCD])
+        decoder.append([0x50, 0x46, FrameHeader.currentVersion, 200, 0, 0, 0, 2, 0xAB, 0xCD])
         let frame = try #require(try decoder.nextFrame())
         #expect(frame.kind == 200)
         #expect(Array(frame.body) == [0xAB, 0xCD])
@@ -157,7 +157,8 @@ import Testing
         ("bad first magic byte alone", [0x51], .badMagic(0x51, 0)),
         ("bad second magic byte", [0x50, 0x47], .badMagic(0x50, 0x47)),
         ("version 0", [0x50, 0x46, 0], .unsupportedVersion(0)),
-        ("version 2", [0x50, 0x46, 2, 1, 0, 0, 0, 0], .unsupportedVersion(2)),
+        ("version 1 (before jobs_waiting)", [0x50, 0x46, 1, 1, 0, 0, 0, 0], .unsupportedVersion(1)),
+        ("version 3", [0x50, 0x46, 3, 1, 0, 0, 0, 0], .unsupportedVersion(3)),
         ("unknown kind", FrameHeader.encoded(kind: 99, length: 0), .unknownKind(99)),
         ("kind 0", FrameHeader.encoded(kind: 0, length: 1) + [0], .unknownKind(0)),
         (

@@ -23,17 +23,19 @@ import Testing
     @Test func encodeAppendsToExistingBytes() {
         var buffer: [UInt8] = [9, 9]
         Message.stop.encode(into: &buffer)
-        #expect(buffer == [9, 9, 0x50, 0x46, 1, 4, 0, 0, 0, 0])
+        #expect(buffer == [9, 9, 0x50, 0x46, 2, 4, 0, 0, 0, 0])
     }
 
     @Test func runHasTheDocumentedWireLayout() {
-        let run = Message.run(Message.Run(jobID: "é", attempt: 3, payload: [0xAA], timeoutMilliseconds: 258))
+        let run = Message.run(
+            Message.Run(jobID: "é", attempt: 3, payload: [0xAA], timeoutMilliseconds: 258, jobsWaiting: true))
         let expected: [UInt8] = [
-            0x50, 0x46, 1, 2, 0, 0, 0, 23,  // header: magic, version, kind run, body length
+            0x50, 0x46, 2, 2, 0, 0, 0, 24,  // header: magic, version, kind run, body length
             0, 0, 0, 2, 0xC3, 0xA9,  // job id: length-prefixed UTF-8
             0, 0, 0, 3,  // attempt
             0, 0, 0, 0, 0, 0, 1, 2,  // timeout in milliseconds
             0, 0, 0, 1, 0xAA,  // payload: length-prefixed bytes
+            1,  // jobs waiting: 0 or 1
         ]
         #expect(run.encoded == expected)
     }
@@ -42,7 +44,7 @@ import Testing
         let result = Message.result(
             Message.Result(jobID: "a", attempt: 1, ok: true, output: [0x6F, 0x6B], durationMicroseconds: 5))
         let expected: [UInt8] = [
-            0x50, 0x46, 1, 3, 0, 0, 0, 24,
+            0x50, 0x46, 2, 3, 0, 0, 0, 24,
             0, 0, 0, 1, 0x61,  // job id
             0, 0, 0, 1,  // attempt
             1,  // ok flag
@@ -54,7 +56,7 @@ import Testing
 
     @Test func readyHasTheDocumentedWireLayout() {
         let ready = Message.ready(Message.Ready(pid: 0x0102_0304))
-        #expect(ready.encoded == [0x50, 0x46, 1, 1, 0, 0, 0, 5, 1, 2, 3, 4, FrameHeader.currentVersion])
+        #expect(ready.encoded == [0x50, 0x46, 2, 1, 0, 0, 0, 5, 1, 2, 3, 4, FrameHeader.currentVersion])
     }
 
     @Test(arguments: SampleMessages.small.filter { $0.message != .stop })
@@ -112,9 +114,11 @@ import Testing
         ("trailing byte after stop", 4, [0], .invalidField("trailing bytes after stop")),
         ("trailing byte after ready", 1, [0, 0, 0, 1, 1, 0], .invalidField("trailing bytes after ready")),
         (
-            "trailing bytes after run", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16) + [0xDE, 0xAD],
+            "trailing bytes after run", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16) + [1, 0xDE, 0xAD],
             .invalidField("trailing bytes after run")
         ),
+        ("run without jobs_waiting", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16), .truncated(field: "jobs_waiting")),
+        ("jobs_waiting 2", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16) + [2], .invalidField("jobs_waiting")),
         (
             "trailing byte after result", 3, [0, 0, 0, 0, 0, 0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + [7],
             .invalidField("trailing bytes after result")

@@ -33,7 +33,8 @@ enum SampleMessages {
         SampleMessage(
             name: "run, non-ASCII id, max integers",
             message: .run(
-                Message.Run(jobID: "ü-日本-🚀", attempt: .max, payload: bytes(300), timeoutMilliseconds: .max))),
+                Message.Run(
+                    jobID: "ü-日本-🚀", attempt: .max, payload: bytes(300), timeoutMilliseconds: .max, jobsWaiting: true))),
         SampleMessage(
             name: "run, 1 MiB payload",
             message: .run(Message.Run(jobID: "big", attempt: 2, payload: bytes(1 << 20), timeoutMilliseconds: 1))),
