@@ -117,7 +117,10 @@ import Testing
             "trailing bytes after run", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16) + [1, 0xDE, 0xAD],
             .invalidField("trailing bytes after run")
         ),
-        ("run without jobs_waiting", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16), .truncated(field: "jobs_waiting")),
+        (
+            "run without jobs_waiting", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16),
+            .truncated(field: "jobs_waiting")
+        ),
         ("jobs_waiting 2", 2, [0, 0, 0, 0] + [UInt8](repeating: 0, count: 16) + [2], .invalidField("jobs_waiting")),
         (
             "trailing byte after result", 3, [0, 0, 0, 0, 0, 0, 0, 0, 1] + [UInt8](repeating: 0, count: 12) + [7],
