@@ -25,6 +25,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 WORK = tempfile.mkdtemp(prefix="prefork-bench-")
 PROCS = []  # every Popen started here
 WRK = ["wrk", "-t2", "-c32", f"-d{DURATION}s", "--latency"]
+# Load 3 runs the worker count of the shipped default config (config/prefork.json).
+with open(os.path.join(HERE, "..", "config", "prefork.json")) as _f:
+    DEFAULT_WORKERS = json.load(_f)["workers"]
 
 
 def cleanup():
@@ -177,6 +180,47 @@ class Prefork:
         self.proc.wait()
 
 
+class Limit:
+    """bench/limit/limit: the least work load 3 needs, in C, with the syscalls Prefork makes (the ceiling)."""
+
+    def __init__(self, workers, fsync):
+        self.dir = tempfile.mkdtemp(dir=WORK)
+        self.proc = subprocess.Popen(
+            [os.path.join(HERE, "limit", "limit"), "--port", "0", "--workers", str(workers), "--fsync", fsync,
+             "--journal", os.path.join(self.dir, "journal")],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        PROCS.append(self.proc)
+        line = self.proc.stdout.readline()
+        m = re.match(r"port (\d+)", line)
+        if not m:
+            raise RuntimeError(f"limit did not start: {line!r}")
+        self.port = int(m.group(1))
+
+    def stats(self):
+        s = socket.create_connection(("127.0.0.1", self.port))
+        s.sendall(b"GET /stats HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        s.close()
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])
+
+    def kill(self):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def load3(url, done):
+    """wrk with enqueue.lua against url; also the jobs done (done() before and after) per second."""
+    before = done()
+    t0 = time.perf_counter()
+    r = wrk(url, "enqueue.lua")
+    t1 = time.perf_counter()
+    r["completed_rps"] = (done() - before) / (t1 - t0)
+    r["keep_up"] = r["completed_rps"] / r["rps"] if r["rps"] else 0
+    return r
+
+
 def bulk_enqueue(port, bodies, connections=8, window=256):
     """POSTs /enqueue bodies over a few keep-alive connections, pipelining `window` requests at a time
     (bounded: Prefork's cost per response grows with a connection's unsent output, see README); returns
@@ -325,34 +369,51 @@ def bench_http():
     p.kill()
 
     for fsync in ("batch", "none"):
-        log(f"3/8: POST /enqueue accepted, fsync {fsync}")
-        p = Prefork(workers=2, fsync=fsync)
-        before = p.done()
-        t0 = time.perf_counter()
-        r = wrk(f"http://127.0.0.1:{p.port}/enqueue", "enqueue.lua")
-        t1 = time.perf_counter()
+        letter = "a" if fsync == "batch" else "b"
+        log(f"3/8: POST /enqueue accepted, fsync {fsync}, {DEFAULT_WORKERS} workers")
+        p = Prefork(workers=DEFAULT_WORKERS, fsync=fsync)
+        r = load3(f"http://127.0.0.1:{p.port}/enqueue", p.done)
         m = p.metrics()
-        done = int(m['prefork_jobs_total{state="done"}']) - before
         accepted = int(m["prefork_jobs_accepted_total"])
         backlog = int(m["prefork_queue_depth"] + m["prefork_jobs_running"])
-        completed_rps = done / (t1 - t0)
+        completed_rps, keep_up = r["completed_rps"], r["keep_up"]
         ratio = r["rps"] / ng_post["rps"]
-        keep_up = completed_rps / r["rps"] if r["rps"] else 0
         # Every request must be a new job: a repeated id is answered from the store and would inflate the rate
         # (the wrk script once posted every id twice). Requests in flight when wrk stops are accepted, not counted.
         assert abs(accepted - r["requests"]) <= 64, f"{accepted} jobs accepted for {r['requests']} requests"
-        row(f"3{'a' if fsync == 'batch' else 'b'}", f"`POST /enqueue` accepted, `journal.fsync: {fsync}`",
+        row(f"3{letter}", f"`POST /enqueue` accepted, `journal.fsync: {fsync}`, {DEFAULT_WORKERS} workers",
             f"{fmt(r['rps'])} accepted/s" + (f" ({r['non2xx']} non-202)" if r["non2xx"] else ""),
             "≥ 50% of nginx POST", ratio >= 0.5 and r["non2xx"] == 0, fmt(ng_post["rps"]), f"{ratio:.0%}")
-        row(f"3{'a' if fsync == 'batch' else 'b'}", f"… jobs completed in the same window, fsync {fsync}",
+        row(f"3{letter}", f"… jobs completed in the same window, fsync {fsync}",
             f"{fmt(completed_rps)} done/s = {keep_up:.0%} of accepted; backlog at end {fmt(backlog)} "
             f"of {fmt(accepted)} accepted",
             "completed ≈ accepted (within 5%)", keep_up >= 0.95)
-        row(f"8{'a' if fsync == 'batch' else 'b'}", f"`POST /enqueue` latency under load 3, fsync {fsync}",
+        row(f"8{letter}", f"`POST /enqueue` latency under load 3, fsync {fsync}",
             f"p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms", "(none set)", True,
             f"p50 {ng_post['p50']:.2f} ms, p99 {ng_post['p99']:.2f} ms",
             f"p50 {r['p50'] / ng_post['p50']:.1f}×, p99 {r['p99'] / ng_post['p99']:.1f}× (latency)")
         p.kill()
+
+        # The ceiling: the same work in C (bench/limit), same workers, same fsync, same wrk command.
+        log(f"3{letter}: the ceiling, bench/limit, fsync {fsync}, {DEFAULT_WORKERS} workers")
+        c = Limit(DEFAULT_WORKERS, fsync)
+        lr = load3(f"http://127.0.0.1:{c.port}/enqueue", lambda: c.stats()["completed"])
+        c.kill()
+        row(f"3{letter}", f"… ceiling: `bench/limit` (the same work in C), fsync {fsync}, {DEFAULT_WORKERS} workers "
+            "(diagnostic)",
+            f"{fmt(lr['rps'])} accepted/s, {fmt(lr['completed_rps'])} done/s = {lr['keep_up']:.0%}; "
+            f"Prefork accepted {r['rps'] / lr['rps']:.0%} and completed {completed_rps / lr['completed_rps']:.0%} "
+            "of the ceiling's",
+            "(the machine's limit for this work)", True, fmt(ng_post["rps"]), f"{lr['rps'] / ng_post['rps']:.0%}")
+
+    # Two workers: fewer jobs in flight; each worker's round trip waits for the busy supervisor and for a CPU.
+    log("3c: POST /enqueue accepted, fsync none, 2 workers")
+    p = Prefork(workers=2, fsync="none")
+    r = load3(f"http://127.0.0.1:{p.port}/enqueue", p.done)
+    p.kill()
+    row("3c", "`POST /enqueue`, `journal.fsync: none`, 2 workers (diagnostic)",
+        f"{fmt(r['rps'])} accepted/s, {fmt(r['completed_rps'])} done/s = {r['keep_up']:.0%} of accepted",
+        "(shows the worker count's effect)", True, fmt(ng_post["rps"]), f"{r['rps'] / ng_post['rps']:.0%}")
 
 
 def bench_dispatch(total=200_000):
