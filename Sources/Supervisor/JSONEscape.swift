@@ -41,6 +41,7 @@ extension Array where Element == UInt8 {
 
     /// Appends a decimal integer.
     mutating func appendDecimal<T: BinaryInteger>(_ value: T) {
-        append(contentsOf: String(value).utf8)
+        guard value >= 0, value < 10 else { return append(contentsOf: String(value).utf8) }
+        append(UInt8(ascii: "0") + UInt8(value))  // attempts, max_retries: almost always one digit
     }
 }

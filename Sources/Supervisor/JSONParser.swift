@@ -95,16 +95,16 @@ struct JSONParser {
             }
             let keyOffset = index
             let key = try parseString()
-            guard members[key] == nil else {
-                throw JSONError(message: "duplicate object key \"\(key)\"", offset: keyOffset)
-            }
             skipWhitespace()
             guard try peek() == UInt8(ascii: ":") else {
                 throw JSONError(message: "expected ':' after object key", offset: index)
             }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            // One hash of the key: insert, and a previous value means the key came twice.
+            guard members.updateValue(try parseValue(), forKey: key) == nil else {
+                throw JSONError(message: "duplicate object key \"\(key)\"", offset: keyOffset)
+            }
             skipWhitespace()
             switch try peek() {
             case UInt8(ascii: ","):

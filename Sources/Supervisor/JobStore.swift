@@ -171,7 +171,9 @@ struct JobStore {
     private mutating func finish(_ id: String, sequence: UInt64) {
         finished.append((id, sequence))
         while finished.count > maximumFinished, let oldest = finished.popFirst() {
-            if jobs[oldest.id]?.sequence == oldest.sequence { jobs[oldest.id] = nil }
+            if let index = jobs.index(forKey: oldest.id), jobs.values[index].sequence == oldest.sequence {
+                jobs.remove(at: index)
+            }
         }
         // Retention dropped entries from `jobs`; drop their acceptance entries once they dominate.
         if acceptanceOrder.count > 2 * jobs.count + 1024 {
