@@ -43,13 +43,19 @@ extension Supervisor {
     /// Hands runnable jobs to idle workers, oldest job first. Called whenever a job or a worker becomes
     /// available, so a worker never waits for the loop's next iteration.
     func dispatch() {
-        defer { loop.expectsUrgentEvents = store.hasRunnable && slots.contains { $0.state == .busy } }
+        defer { updateUrgentPolling() }
         guard !draining, store.hasRunnable else { return }
         for slot in slots where slot.state == .idle && !slot.stopWhenIdle {
             guard let job = store.startNext(now: clock.wallMilliseconds()) else { return }
             journal.append(.started(id: job.id, attempt: job.attempts, at: job.updatedAt))
             start(job, on: slot)
         }
+    }
+
+    /// Worker results are read between HTTP events only while a worker is busy and jobs wait for one: then a
+    /// freed worker gets its next job at once. With no job waiting the poll after every event won nothing.
+    func updateUrgentPolling() {
+        loop.expectsUrgentEvents = store.hasRunnable && slots.contains { $0.state == .busy }
     }
 
     private func start(_ job: Job, on slot: WorkerSlot) {

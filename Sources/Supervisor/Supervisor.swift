@@ -135,7 +135,7 @@ final class Supervisor {
     /// for everything written while the previous one ran: group commit), then send the responses whose
     /// records are durable.
     private func endOfIteration() {
-        loop.expectsUrgentEvents = store.hasRunnable && slots.contains { $0.state == .busy }
+        updateUrgentPolling()
         do throws(SystemError) {
             try journal.commit()
             if journal.size > compactionThreshold && !journal.isCompacting { try beginCompaction() }
