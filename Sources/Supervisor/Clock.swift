@@ -40,37 +40,59 @@ func rfc3339(milliseconds: Int64) -> String {
 }
 
 extension [UInt8] {
-    /// Appends epoch milliseconds as RFC 3339 UTC with milliseconds (24 bytes, no quotes), without the
-    /// intermediate String of `rfc3339(milliseconds:)`: every job record in a reply carries two.
+    /// Appends epoch milliseconds as RFC 3339 UTC with milliseconds (24 bytes, no quotes), for years 0 to 9999.
+    ///
+    /// Every job record in a reply carries two of these, so the date is computed here (days to civil date,
+    /// as in Howard Hinnant's `civil_from_days`) instead of by `gmtime_r`, and the text is built in a stack
+    /// buffer and appended once.
     mutating func appendRFC3339(milliseconds: Int64) {
-        var seconds = time_t(milliseconds / 1000)
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        appendDigits(parts.tm_year + 1900, width: 4)
-        append(UInt8(ascii: "-"))
-        appendDigits(parts.tm_mon + 1, width: 2)
-        append(UInt8(ascii: "-"))
-        appendDigits(parts.tm_mday, width: 2)
-        append(UInt8(ascii: "T"))
-        appendDigits(parts.tm_hour, width: 2)
-        append(UInt8(ascii: ":"))
-        appendDigits(parts.tm_min, width: 2)
-        append(UInt8(ascii: ":"))
-        appendDigits(parts.tm_sec, width: 2)
-        append(UInt8(ascii: "."))
-        appendDigits(Int32(milliseconds % 1000), width: 3)
-        append(UInt8(ascii: "Z"))
-    }
-
-    /// Appends `value` in decimal, zero-padded to `width` digits.
-    private mutating func appendDigits(_ value: Int32, width: Int) {
-        var divisor: Int32 = 1
-        for _ in 1..<width { divisor *= 10 }
-        var value = value
-        while divisor > 0 {
-            append(UInt8(ascii: "0") + UInt8(value / divisor))
-            value %= divisor
-            divisor /= 10
+        let (days, millisecondOfDay) = floorDivision(milliseconds, by: 86_400_000)
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        let secondOfDay = millisecondOfDay / 1000
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        Swift.withUnsafeMutableBytes(of: &text) { text in
+            writeDigits(year, width: 4, at: 0, in: text)
+            text[4] = UInt8(ascii: "-")
+            writeDigits(month, width: 2, at: 5, in: text)
+            text[7] = UInt8(ascii: "-")
+            writeDigits(day, width: 2, at: 8, in: text)
+            text[10] = UInt8(ascii: "T")
+            writeDigits(secondOfDay / 3600, width: 2, at: 11, in: text)
+            text[13] = UInt8(ascii: ":")
+            writeDigits(secondOfDay / 60 % 60, width: 2, at: 14, in: text)
+            text[16] = UInt8(ascii: ":")
+            writeDigits(secondOfDay % 60, width: 2, at: 17, in: text)
+            text[19] = UInt8(ascii: ".")
+            writeDigits(millisecondOfDay % 1000, width: 3, at: 20, in: text)
+            text[23] = UInt8(ascii: "Z")
+            append(contentsOf: text)
         }
+    }
+}
+
+/// `value / divisor` rounded down, and the non-negative remainder (times before 1970 are negative).
+private func floorDivision(_ value: Int64, by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
+    let remainder = value % divisor
+    return remainder < 0 ? (value / divisor - 1, remainder + divisor) : (value / divisor, remainder)
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (Hinnant's `civil_from_days`: 400-year eras
+/// starting on March 1st, so the leap day is the last of its year).
+private func civilDate(daysSinceEpoch days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+    let (era, dayOfEra) = floorDivision(days + 719_468, by: 146_097)
+    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
+    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+    let shiftedMonth = (5 * dayOfYear + 2) / 153  // 0 is March
+    let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
+    let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
+    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+}
+
+/// Writes the last `width` decimal digits of a non-negative `value`, zero-padded, at `offset`.
+private func writeDigits(_ value: Int64, width: Int, at offset: Int, in buffer: UnsafeMutableRawBufferPointer) {
+    var value = value
+    for index in (offset..<(offset + width)).reversed() {
+        buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+        value /= 10
     }
 }

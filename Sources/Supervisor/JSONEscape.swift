@@ -39,9 +39,25 @@ extension Array where Element == UInt8 {
         text.withUTF8Buffer { append(contentsOf: $0) }
     }
 
-    /// Appends a decimal integer.
-    mutating func appendDecimal<T: BinaryInteger>(_ value: T) {
-        guard value >= 0, value < 10 else { return append(contentsOf: String(value).utf8) }
-        append(UInt8(ascii: "0") + UInt8(value))  // attempts, max_retries: almost always one digit
+    /// Appends a decimal integer, its digits built right to left in a stack buffer (no String).
+    mutating func appendDecimal(_ value: Int) {
+        if (0..<10).contains(value) {  // attempts, max_retries: almost always one digit
+            return append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
+        }
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)  // a sign and Int.min's 19 digits fit in 24 bytes
+        Swift.withUnsafeMutableBytes(of: &text) { text in
+            var magnitude = value.magnitude
+            var start = text.count
+            repeat {
+                start -= 1
+                text[start] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10)
+                magnitude /= 10
+            } while magnitude > 0
+            if value < 0 {
+                start -= 1
+                text[start] = UInt8(ascii: "-")
+            }
+            append(contentsOf: UnsafeRawBufferPointer(rebasing: text[start...]))
+        }
     }
 }

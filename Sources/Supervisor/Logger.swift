@@ -86,7 +86,7 @@ final class Logger {
             line.append(UInt8(ascii: ":"))
             switch value {
             case .string(let text): line.appendJSONString(text)
-            case .integer(let number): line.appendDecimal(number)
+            case .integer(let number): line.appendDecimal(Int(number))
             case .double(let number): line.append(contentsOf: (number.isFinite ? "\(number)" : "null").utf8)
             case .bool(let flag): line.append(contentsOf: (flag ? "true" : "false").utf8)
             case .null: line.appendASCII("null")

@@ -175,7 +175,7 @@ extension Supervisor {
             body.appendASCII("{\"slot\":")
             body.appendDecimal(slot.index)
             body.appendASCII(",\"pid\":")
-            if let pid = slot.pid { body.appendDecimal(pid) } else { body.appendASCII("null") }
+            if let pid = slot.pid { body.appendDecimal(Int(pid)) } else { body.appendASCII("null") }
             body.appendASCII(",\"state\":\"")
             body.append(contentsOf: slot.state.rawValue.utf8)
             body.appendASCII("\",\"job\":")
