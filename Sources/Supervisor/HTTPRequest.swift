@@ -36,14 +36,16 @@ struct HTTPRequest {
     /// Segments are decoded after splitting, so "%2F" stays inside its segment. Nil when a segment has a bad
     /// percent-escape or decodes to invalid UTF-8.
     var pathSegments: [String]? {
-        let utf8 = path.utf8.dropFirst()
-        if utf8.isEmpty { return [] }
+        var rest = path.utf8.dropFirst()
+        if rest.isEmpty { return [] }
         var segments: [String] = []
-        for raw in utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false) {
-            guard let segment = Self.percentDecode(Substring(raw)) else { return nil }
+        while true {
+            let end = rest.firstIndex(of: UInt8(ascii: "/")) ?? rest.endIndex
+            guard let segment = Self.percentDecode(Substring(rest[..<end])) else { return nil }
             segments.append(segment)
+            if end == rest.endIndex { return segments }
+            rest = rest[rest.index(after: end)...]
         }
-        return segments
     }
 
     /// The query as application/x-www-form-urlencoded pairs: "+" is a space, then percent-decoded.
@@ -91,17 +93,9 @@ struct HTTPRequest {
     /// Encodes `segment` for use as one path segment (e.g. in `Location: /jobs/{id}`): all but unreserved bytes
     /// become `%XX`.
     static func percentEncode(pathSegment segment: String) -> String {
-        let isUnreserved: (UInt8) -> Bool = { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
-                UInt8(ascii: "~"):
-                return true
-            default:
-                return false
-            }
-        }
-        guard !segment.utf8.allSatisfy(isUnreserved) else { return segment }
+        var segment = segment
+        // Over the contiguous bytes: every accepted job's Location header is checked here.
+        guard !segment.withUTF8({ $0.allSatisfy(isUnreserved) }) else { return segment }
         let digits: StaticString = "0123456789ABCDEF"
         var encoded: [UInt8] = []
         encoded.reserveCapacity(segment.utf8.count * 3)
@@ -115,6 +109,17 @@ struct HTTPRequest {
             }
         }
         return String(decoding: encoded, as: UTF8.self)
+    }
+
+    private static func isUnreserved(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+            UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

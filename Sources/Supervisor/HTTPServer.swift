@@ -228,7 +228,7 @@ final class HTTPServer {
     ) {
         response.serialize(into: &connection.output, keepAlive: keepAlive)
         appendedOutput(connection, ticket: supervisor.journal.replyTicket)
-        supervisor.metrics.requestServed(route: Supervisor.routeLabel(path), status: response.status)
+        supervisor.metrics.requestServed(route: Metrics.Route(path: path), status: response.status)
         if logger.enabled(.info) {
             let micros = monotonicMicroseconds() - connection.requestStartedMicroseconds
             logger.info(

@@ -31,6 +31,40 @@ struct Metrics {
         case spawnFailed = "spawn_failed"
     }
 
+    /// The `route` label of `prefork_http_requests_total`: the API's routes with ids left out, so the label
+    /// set stays small.
+    enum Route: Int, CaseIterable {
+        case enqueue, jobs, job, healthz, readyz, workers, metrics, other
+
+        /// The route a raw request path belongs to.
+        init(path: String) {
+            switch path {
+            case "/enqueue": self = .enqueue
+            case "/jobs": self = .jobs
+            case "/healthz": self = .healthz
+            case "/readyz": self = .readyz
+            case "/workers": self = .workers
+            case "/metrics": self = .metrics
+            case _ where path.hasPrefix("/jobs/"): self = .job
+            default: self = .other
+            }
+        }
+
+        /// The label value.
+        var label: String {
+            switch self {
+            case .enqueue: "/enqueue"
+            case .jobs: "/jobs"
+            case .job: "/jobs/{id}"
+            case .healthz: "/healthz"
+            case .readyz: "/readyz"
+            case .workers: "/workers"
+            case .metrics: "/metrics"
+            case .other: "other"
+            }
+        }
+    }
+
     /// A cumulative histogram with fixed buckets (seconds).
     struct Histogram {
         /// Upper bounds, seconds.
@@ -54,7 +88,9 @@ struct Metrics {
     private(set) var retried = 0
     private(set) var attempts: [AttemptOutcome: Int] = [:]
     private(set) var restarts: [RestartCause: Int] = [:]
-    private(set) var requests: [String: [Int: Int]] = [:]
+    /// Responses per route (indexed by `Route.rawValue`), each a short list of statuses seen and their counts:
+    /// counted on every request, where a dictionary keyed by route and status cost two hashes and key compares.
+    private(set) var requests = [[(status: Int, count: Int)]](repeating: [], count: Route.allCases.count)
     /// Seconds each attempt ran (dispatch to result or death).
     var runTime = Histogram()
     /// Seconds first attempts waited between acceptance and dispatch.
@@ -75,7 +111,13 @@ struct Metrics {
     /// Counts a respawn.
     mutating func workerRestarted(_ cause: RestartCause) { restarts[cause, default: 0] += 1 }
     /// Counts an HTTP response by route and status.
-    mutating func requestServed(route: String, status: Int) { requests[route, default: [:]][status, default: 0] += 1 }
+    mutating func requestServed(route: Route, status: Int) {
+        if let index = requests[route.rawValue].firstIndex(where: { $0.status == status }) {
+            requests[route.rawValue][index].count += 1
+        } else {
+            requests[route.rawValue].append((status, 1))
+        }
+    }
 
     /// Values read from the supervisor at scrape time.
     struct Gauges {
@@ -107,9 +149,9 @@ struct Metrics {
             &out, "prefork_worker_restarts_total", "Worker respawns by cause.",
             RestartCause.allCases.map { ("cause=\"\($0.rawValue)\"", restarts[$0] ?? 0) })
         var requestSamples: [(String, Int)] = []
-        for route in requests.keys.sorted() {
-            for status in requests[route]!.keys.sorted() {
-                requestSamples.append(("route=\"\(route)\",status=\"\(status)\"", requests[route]![status]!))
+        for route in Route.allCases.sorted(by: { $0.label < $1.label }) {
+            for (status, count) in requests[route.rawValue].sorted(by: { $0.status < $1.status }) {
+                requestSamples.append(("route=\"\(route.label)\",status=\"\(status)\"", count))
             }
         }
         counter(&out, "prefork_http_requests_total", "HTTP responses by route and status.", requestSamples)

@@ -5,7 +5,7 @@ extension Supervisor {
         guard let segments = request.pathSegments else {
             return .error(400, "request path has an invalid percent-encoding")
         }
-        let isProbe = segments == ["healthz"] || segments == ["readyz"]
+        let isProbe = segments.count == 1 && (segments[0] == "healthz" || segments[0] == "readyz")
         if let token = config.authToken, !isProbe, !Self.isAuthorized(request, token: token) {
             return HTTPResponse.error(401, "missing or wrong bearer token (Authorization: Bearer <auth_token>)")
                 .withHeader("WWW-Authenticate", "Bearer")
@@ -147,16 +147,6 @@ extension Supervisor {
             journalBytes: journal.size)
         return HTTPResponse(
             status: 200, body: metrics.exposition(gauges), contentType: "text/plain; version=0.0.4; charset=utf-8")
-    }
-
-    /// The route a path belongs to, as the `route` label of `prefork_http_requests_total` (ids left out,
-    /// so the label set stays small).
-    static func routeLabel(_ path: String) -> String {
-        switch path {
-        case "/enqueue", "/jobs", "/healthz", "/readyz", "/workers", "/metrics": return path
-        case _ where path.hasPrefix("/jobs/"): return "/jobs/{id}"
-        default: return "other"
-        }
     }
 
     private func readinessRoute() -> HTTPResponse {
