@@ -142,6 +142,38 @@ import Testing
         #expect(recorder.fired == ["1", "2", "3", "4"])
     }
 
+    /// Cancels land anywhere in the heap: the timer moved into the hole may have to go up or down.
+    @Test func cancelingRandomTimersKeepsTheRestInOrder() {
+        var queue = TimerQueue()
+        let recorder = Recorder()
+        var generator = SystemRandomNumberGenerator()
+        let timers = (0..<2_000).map { (name: "t\($0)", deadline: Milliseconds.random(in: 0..<300, using: &generator)) }
+        let ids = schedule(timers, on: &queue, recorder: recorder)
+        let canceled = Set(timers.map(\.name).filter { _ in Bool.random(using: &generator) })
+        for name in canceled { queue.cancel(ids[name]!) }
+        #expect(queue.count == timers.count - canceled.count)
+        _ = runDue(&queue, now: 300)
+        let expected = timers.enumerated().filter { !canceled.contains($0.element.name) }
+            .sorted { ($0.element.deadline, $0.offset) < ($1.element.deadline, $1.offset) }
+            .map(\.element.name)
+        #expect(recorder.fired == expected)
+        #expect(queue.count == 0)
+    }
+
+    /// A freed slot is reused; the old timer's id must not cancel the new one.
+    @Test func staleIDDoesNotCancelTheTimerThatReusedItsSlot() {
+        var queue = TimerQueue()
+        let recorder = Recorder()
+        let old = queue.schedule(at: 10) { recorder.fired.append("old") }
+        queue.cancel(old)
+        let new = queue.schedule(at: 20) { recorder.fired.append("new") }
+        #expect(new != old)
+        queue.cancel(old)
+        #expect(queue.count == 1)
+        _ = runDue(&queue, now: 20)
+        #expect(recorder.fired == ["new"])
+    }
+
     @Test func timerIDsAreDistinct() {
         var queue = TimerQueue()
         let ids = (0..<100).map { _ in queue.schedule(at: 0) {} }
