@@ -97,13 +97,13 @@ public enum Message: Equatable, Sendable {
             buffer.appendBigEndian(ready.pid)
             buffer.append(ready.protocolVersion)
         case .run(let run):
-            buffer.appendField(Array(run.jobID.utf8))
+            buffer.appendField(run.jobID)
             buffer.appendBigEndian(run.attempt)
             buffer.appendBigEndian(run.timeoutMilliseconds)
             buffer.appendField(run.payload)
             buffer.append(run.jobsWaiting ? 1 : 0)
         case .result(let result):
-            buffer.appendField(Array(result.jobID.utf8))
+            buffer.appendField(result.jobID)
             buffer.appendBigEndian(result.attempt)
             buffer.append(result.ok ? 1 : 0)
             buffer.appendBigEndian(result.durationMicroseconds)
@@ -112,9 +112,9 @@ public enum Message: Equatable, Sendable {
             break
         }
         let length = UInt32(buffer.count - bodyStart)
-        var lengthBytes: [UInt8] = []
-        lengthBytes.appendBigEndian(length)
-        buffer.replaceSubrange((headerStart + 4)..<(headerStart + 8), with: lengthBytes)
+        for index in 0..<4 {
+            buffer[headerStart + 4 + index] = UInt8(truncatingIfNeeded: length >> (24 - 8 * index))
+        }
     }
 
     /// The whole frame as a new array.
@@ -167,6 +167,15 @@ extension Array where Element == UInt8 {
     fileprivate mutating func appendField(_ bytes: [UInt8]) {
         appendBigEndian(UInt32(bytes.count))
         append(contentsOf: bytes)
+    }
+
+    /// Appends a length-prefixed (UInt32) UTF-8 field, copied from the string's storage.
+    fileprivate mutating func appendField(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            appendBigEndian(UInt32(utf8.count))
+            append(contentsOf: utf8)
+        }
     }
 }
 

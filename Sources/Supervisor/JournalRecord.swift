@@ -177,8 +177,11 @@ enum JournalRecord: Equatable {
 
 extension Array where Element == UInt8 {
     fileprivate mutating func appendField(_ text: String) {
-        appendBigEndian(UInt32(text.utf8.count))
-        append(contentsOf: text.utf8)
+        var text = text
+        text.withUTF8 { utf8 in  // the contiguous bytes: appending the UTF8View went byte by byte
+            appendBigEndian(UInt32(utf8.count))
+            append(contentsOf: utf8)
+        }
     }
 
     fileprivate mutating func appendOptional(_ text: String?) {
