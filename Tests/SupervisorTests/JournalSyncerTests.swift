@@ -179,7 +179,7 @@ import Testing
         #expect(journal.hasUndurableReplies)
 
         let durable = try waitUntil {
-            if isReadable(notification, within: 1) { try journal.finishSync() }
+            if isReadable(notification, within: 1) { _ = try journal.finishSync() }
             return journal.durableThrough >= journal.replyTicket
         }
         #expect(durable)
