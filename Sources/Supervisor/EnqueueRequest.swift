@@ -32,7 +32,7 @@ struct EnqueueRequest: Equatable {
         guard (1...Self.maximumIDBytes).contains(idBytes) else {
             throw .badRequest("field id must be 1 to \(Self.maximumIDBytes) bytes long; got \(idBytes)")
         }
-        guard !id.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) else {
+        guard !Self.containsControlCharacter(id) else {
             throw .badRequest("field id must not contain control characters")
         }
 
@@ -58,5 +58,19 @@ struct EnqueueRequest: Equatable {
         self.id = id
         self.payload = payload
         self.maxRetries = maxRetries
+    }
+
+    /// Whether `text` holds a C0 control, DEL or a C1 control (U+0080 to U+009F, UTF-8 C2 80 to C2 9F), checked
+    /// over its UTF-8 bytes: walking unicode scalars cost more than the rest of the id's validation.
+    static func containsControlCharacter(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { utf8 in
+            for index in utf8.indices {
+                let byte = utf8[index]
+                if byte < 0x20 || byte == 0x7f { return true }
+                if byte == 0xc2, index + 1 < utf8.count, (0x80...0x9f).contains(utf8[index + 1]) { return true }
+            }
+            return false
+        }
     }
 }

@@ -145,4 +145,14 @@ import Testing
             _ = try EnqueueRequest(body: Array(#"{"id": "a", "payload": "x"}"#.utf8), maximumPayloadBytes: 0)
         }
     }
+
+    /// C1 controls are the two-byte sequences C2 80 to C2 9F; C2 A0 (no-break space) and other
+    /// non-ASCII text are allowed.
+    @Test(arguments: [
+        ("plain-id", false), ("\u{1F}", true), ("\u{7F}", true), ("\u{80}", true), ("a\u{9F}", true),
+        ("\u{A0}", false), ("caf\u{E9}", false), ("\u{20AC}", false), ("\u{1F600}", false), ("x\u{85}y", true),
+    ])
+    func controlCharactersAreFoundInTheUTF8(text: String, expected: Bool) {
+        #expect(EnqueueRequest.containsControlCharacter(text) == expected)
+    }
 }
