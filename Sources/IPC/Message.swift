@@ -214,8 +214,12 @@ private struct BodyReader {
     }
 
     mutating func string(_ name: String) throws(FrameError) -> String {
-        let bytes = try field(name)
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw .invalidField(name) }
+        let length: UInt32 = try integer(name)
+        guard body.endIndex - index >= Int(length) else { throw .truncated(field: name) }
+        defer { index += Int(length) }
+        // Validated straight from the frame's bytes: no intermediate array.
+        let text = body[index..<(index + Int(length))].withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+        guard let text else { throw .invalidField(name) }
         return text
     }
 }
