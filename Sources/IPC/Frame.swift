@@ -73,4 +73,14 @@ extension Array where Element == UInt8 {
         var bigEndian = value.bigEndian
         Swift.withUnsafeBytes(of: &bigEndian) { append(contentsOf: $0) }
     }
+    /// Appends `text`'s UTF-8 bytes after their count as a big-endian UInt32: the string fields of frames and
+    /// of journal records. Copied from the string's contiguous storage (appending the `UTF8View` went byte by
+    /// byte).
+    public mutating func appendLengthPrefixed(_ text: String) {
+        var text = text
+        text.withUTF8 { utf8 in
+            appendBigEndian(UInt32(utf8.count))
+            append(contentsOf: utf8)
+        }
+    }
 }

@@ -97,13 +97,13 @@ public enum Message: Equatable, Sendable {
             buffer.appendBigEndian(ready.pid)
             buffer.append(ready.protocolVersion)
         case .run(let run):
-            buffer.appendField(run.jobID)
+            buffer.appendLengthPrefixed(run.jobID)
             buffer.appendBigEndian(run.attempt)
             buffer.appendBigEndian(run.timeoutMilliseconds)
             buffer.appendField(run.payload)
             buffer.append(run.jobsWaiting ? 1 : 0)
         case .result(let result):
-            buffer.appendField(result.jobID)
+            buffer.appendLengthPrefixed(result.jobID)
             buffer.appendBigEndian(result.attempt)
             buffer.append(result.ok ? 1 : 0)
             buffer.appendBigEndian(result.durationMicroseconds)
@@ -168,15 +168,6 @@ extension Array where Element == UInt8 {
         appendBigEndian(UInt32(bytes.count))
         append(contentsOf: bytes)
     }
-
-    /// Appends a length-prefixed (UInt32) UTF-8 field, copied from the string's storage.
-    fileprivate mutating func appendField(_ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in
-            appendBigEndian(UInt32(utf8.count))
-            append(contentsOf: utf8)
-        }
-    }
 }
 
 /// Reads fixed-width integers and length-prefixed fields from a frame body.
@@ -206,19 +197,21 @@ private struct BodyReader {
         return value
     }
 
-    mutating func field(_ field: String) throws(FrameError) -> [UInt8] {
+    /// The bytes of the length-prefixed (UInt32) field at the reading position, without copying them.
+    private mutating func fieldBytes(_ field: String) throws(FrameError) -> ArraySlice<UInt8> {
         let length: UInt32 = try integer(field)
         guard body.endIndex - index >= Int(length) else { throw .truncated(field: field) }
         defer { index += Int(length) }
-        return Array(body[index..<(index + Int(length))])
+        return body[index..<(index + Int(length))]
+    }
+
+    mutating func field(_ field: String) throws(FrameError) -> [UInt8] {
+        Array(try fieldBytes(field))
     }
 
     mutating func string(_ name: String) throws(FrameError) -> String {
-        let length: UInt32 = try integer(name)
-        guard body.endIndex - index >= Int(length) else { throw .truncated(field: name) }
-        defer { index += Int(length) }
         // Validated straight from the frame's bytes: no intermediate array.
-        let text = body[index..<(index + Int(length))].withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+        let text = try fieldBytes(name).withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
         guard let text else { throw .invalidField(name) }
         return text
     }

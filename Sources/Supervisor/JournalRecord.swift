@@ -53,42 +53,42 @@ enum JournalRecord: Equatable {
         switch self {
         case .accepted(let id, let payload, let maxRetries, let sequence, let at):
             buffer.append(Kind.accepted.rawValue)
-            buffer.appendField(id)
-            buffer.appendField(payload)
+            buffer.appendLengthPrefixed(id)
+            buffer.appendLengthPrefixed(payload)
             buffer.appendBigEndian(UInt32(maxRetries))
             buffer.appendBigEndian(sequence)
             buffer.appendBigEndian(at)
         case .started(let id, let attempt, let at):
             buffer.append(Kind.started.rawValue)
-            buffer.appendField(id)
+            buffer.appendLengthPrefixed(id)
             buffer.appendBigEndian(UInt32(attempt))
             buffer.appendBigEndian(at)
         case .attemptFailed(let id, let attempt, let error, let retryAt, let at):
             buffer.append(Kind.attemptFailed.rawValue)
-            buffer.appendField(id)
+            buffer.appendLengthPrefixed(id)
             buffer.appendBigEndian(UInt32(attempt))
-            buffer.appendField(error)
+            buffer.appendLengthPrefixed(error)
             buffer.appendOptional(retryAt)
             buffer.appendBigEndian(at)
         case .succeeded(let id, let result, let at):
             buffer.append(Kind.succeeded.rawValue)
-            buffer.appendField(id)
-            buffer.appendField(result)
+            buffer.appendLengthPrefixed(id)
+            buffer.appendLengthPrefixed(result)
             buffer.appendBigEndian(at)
         case .canceled(let id, let at):
             buffer.append(Kind.canceled.rawValue)
-            buffer.appendField(id)
+            buffer.appendLengthPrefixed(id)
             buffer.appendBigEndian(at)
         case .interrupted(let id, let attempt, let error, let at):
             buffer.append(Kind.interrupted.rawValue)
-            buffer.appendField(id)
+            buffer.appendLengthPrefixed(id)
             buffer.appendBigEndian(UInt32(attempt))
-            buffer.appendField(error)
+            buffer.appendLengthPrefixed(error)
             buffer.appendBigEndian(at)
         case .snapshot(let job):
             buffer.append(Kind.snapshot.rawValue)
-            buffer.appendField(job.id)
-            buffer.appendField(job.payload)
+            buffer.appendLengthPrefixed(job.id)
+            buffer.appendLengthPrefixed(job.payload)
             buffer.appendBigEndian(UInt32(job.maxRetries))
             buffer.appendBigEndian(job.sequence)
             buffer.appendBigEndian(job.createdAt)
@@ -176,17 +176,9 @@ enum JournalRecord: Equatable {
 }
 
 extension Array where Element == UInt8 {
-    fileprivate mutating func appendField(_ text: String) {
-        var text = text
-        text.withUTF8 { utf8 in  // the contiguous bytes: appending the UTF8View went byte by byte
-            appendBigEndian(UInt32(utf8.count))
-            append(contentsOf: utf8)
-        }
-    }
-
     fileprivate mutating func appendOptional(_ text: String?) {
         append(text == nil ? 0 : 1)
-        if let text { appendField(text) }
+        if let text { appendLengthPrefixed(text) }
     }
 
     fileprivate mutating func appendOptional(_ value: Int64?) {
