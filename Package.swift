@@ -1,29 +1,27 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Release builds optimise across module boundaries: the system layer and the frame codec are called from both
+/// binaries on every job.
+let crossModule: [SwiftSetting] = [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]
+
 let package = Package(
     name: "Prefork",
     products: [
         .executable(name: "prefork", targets: ["Supervisor"]),
         .executable(name: "prefork-worker", targets: ["Worker"]),
         .library(name: "IPC", targets: ["IPC"]),
+        .library(name: "PreforkWorker", targets: ["PreforkWorker"]),
     ],
     targets: [
-        .target(
-            name: "CLinux",
-            cSettings: [.define("_GNU_SOURCE")]
-        ),
-        .target(name: "IPC", swiftSettings: [.unsafeFlags(["-cross-module-optimization"], .when(configuration: .release))]),
-        .executableTarget(
-            name: "Supervisor",
-            dependencies: ["IPC", "CLinux"]
-        ),
-        .executableTarget(
-            name: "Worker",
-            dependencies: ["IPC", "CLinux"]
-        ),
+        .target(name: "CLinux", cSettings: [.define("_GNU_SOURCE")]),
+        .target(name: "System", dependencies: ["CLinux"], swiftSettings: crossModule),
+        .target(name: "IPC", swiftSettings: crossModule),
+        .executableTarget(name: "Supervisor", dependencies: ["IPC", "System"]),
+        .target(name: "PreforkWorker", dependencies: ["IPC", "System"], swiftSettings: crossModule),
+        .executableTarget(name: "Worker", dependencies: ["IPC", "System", "PreforkWorker"]),
         .testTarget(name: "IPCTests", dependencies: ["IPC"]),
-        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "IPC"]),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "IPC", "System"]),
         .testTarget(name: "IntegrationTests", dependencies: []),
     ],
     swiftLanguageModes: [.v6]

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 
 int c_epoll_create1(int flags) { return epoll_create1(flags); }
@@ -80,7 +81,9 @@ int c_wait_status(int status, int *code) {
 }
 
 int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-            const int *fd_map, int fd_map_count, int new_process_group) {
+            const int *fd_map, int fd_map_count, int flags_in, const char *cwd) {
+    int new_process_group = flags_in & 1;
+    int search_path = flags_in & 2;
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int rc = posix_spawn_file_actions_init(&actions);
@@ -106,7 +109,11 @@ int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[]
     if (rc == 0) rc = posix_spawnattr_setsigdefault(&attr, &all);
     if (rc == 0 && new_process_group) rc = posix_spawnattr_setpgroup(&attr, 0);
     if (rc == 0) rc = posix_spawnattr_setflags(&attr, flags);
-    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+    if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    if (rc == 0) {
+        rc = search_path ? posix_spawnp(pid, path, &actions, &attr, argv, envp)
+                         : posix_spawn(pid, path, &actions, &attr, argv, envp);
+    }
 
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
@@ -128,13 +135,77 @@ int c_set_limits(uint64_t address_space_bytes, uint64_t cpu_seconds) {
 }
 int c_flock(int fd, int operation) { return flock(fd, operation); }
 
+int c_execvpe(const char *file, char *const argv[], char *const envp[]) { return execvpe(file, argv, envp); }
+
+int c_local_port(int fd) {
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof addr;
+    if (getsockname(fd, (struct sockaddr *)&addr, &len) != 0) return -1;
+    if (addr.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&addr)->sin_port);
+    if (addr.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&addr)->sin6_port);
+    return -1;
+}
+
+#include <netdb.h>
+int c_resolve(const char *host, char *out, int max) {
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(host, NULL, &hints, &found);
+    if (rc != 0) return rc == EAI_AGAIN ? -EAGAIN : (rc == EAI_SYSTEM ? -errno : -ENOENT);
+    int count = 0;
+    for (struct addrinfo *entry = found; entry != NULL && count < max; entry = entry->ai_next) {
+        char *slot = out + 64 * count;
+        const void *raw = NULL;
+        if (entry->ai_family == AF_INET) raw = &((struct sockaddr_in *)entry->ai_addr)->sin_addr;
+        else if (entry->ai_family == AF_INET6) raw = &((struct sockaddr_in6 *)entry->ai_addr)->sin6_addr;
+        if (raw != NULL && inet_ntop(entry->ai_family, raw, slot, 64) != NULL) count++;
+    }
+    freeaddrinfo(found);
+    return count;
+}
+
+#include <sys/un.h>
+int c_send_unix_datagram(const char *path, const void *bytes, size_t length) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t path_length = strlen(path);
+    if (path_length == 0 || path_length >= sizeof addr.sun_path) return EINVAL;
+    memcpy(addr.sun_path, path, path_length);
+    if (path[0] == '@') addr.sun_path[0] = 0;  // abstract namespace
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return errno;
+    socklen_t size = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+    ssize_t sent;
+    do {
+        sent = sendto(fd, bytes, length, MSG_NOSIGNAL, (struct sockaddr *)&addr, size);
+    } while (sent < 0 && errno == EINTR);
+    int error = sent < 0 ? errno : 0;
+    close(fd);
+    return error;
+}
+
 #include <sys/prctl.h>
 int c_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0); }
+int c_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0, 0, 0); }
 
 #include <sys/syscall.h>
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+int c_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+    int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) fcntl(fd, F_SETFD, FD_CLOEXEC);
+    return fd;
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
 int c_cloexec_from(int first) {
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, (unsigned)first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;

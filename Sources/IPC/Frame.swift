@@ -5,12 +5,13 @@ public struct FrameHeader: Equatable, Sendable {
     /// The two bytes every frame starts with.
     public static let magic: (UInt8, UInt8) = (0x50, 0x46)
     /// The protocol version this build speaks; a frame with another version is rejected. Version 2 added
-    /// `jobs_waiting` to `run`.
-    public static let currentVersion: UInt8 = 2
+    /// `jobs_waiting` to `run`; version 3 the worker's version in `ready`, `max_output_bytes` in `run`, flags and
+    /// a detail field in `result`, and the `progress` message (docs/worker-protocol.md).
+    public static let currentVersion: UInt8 = 3
     /// Size of the encoded header in bytes.
     public static let size = 8
     /// Frame bodies larger than this are refused unless a decoder is given another limit.
-    public static let defaultMaximumBodyLength = 4 * 1024 * 1024
+    public static let defaultMaximumBodyLength = 8 * 1024 * 1024
 
     /// The message kind byte.
     public var kind: UInt8
@@ -30,6 +31,20 @@ public struct FrameHeader: Equatable, Sendable {
         buffer.append(FrameHeader.currentVersion)
         buffer.append(kind)
         buffer.appendBigEndian(length)
+    }
+
+    /// Writes the length of the body that follows the header at `headerStart` into that header (encoders
+    /// append a header with length 0, then the body, then patch): frames and journal records alike.
+    public static func patchLength(in buffer: inout [UInt8], headerStart: Int) {
+        let length = UInt32(buffer.count - headerStart - size)
+        patchBigEndian(length, in: &buffer, at: headerStart + 4)
+    }
+
+    /// Overwrites four bytes at `offset` with `value`, big-endian.
+    public static func patchBigEndian(_ value: UInt32, in buffer: inout [UInt8], at offset: Int) {
+        for index in 0..<4 {
+            buffer[offset + index] = UInt8(truncatingIfNeeded: value >> (24 - 8 * index))
+        }
     }
 }
 

@@ -1,9 +1,10 @@
-import Glibc
 import IPC
+import System
 
-/// Moving jobs through workers: dispatch, outcomes, retries, cancellation.
+/// Moving jobs through workers: accepting, dispatching, charging each attempt's end, retries and cancellation.
+/// Every change to a job is an event recorded through the ledger.
 extension Supervisor {
-    /// Why an enqueue was refused before it reached the store.
+    /// Why an enqueue was refused before it reached the ledger.
     enum EnqueueRefusal: Error {
         /// Same id, different content.
         case conflict(Job)
@@ -23,18 +24,17 @@ extension Supervisor {
     }
 
     /// Accepts a job, or returns the existing identical one (`created` false).
-    func enqueue(id: String, payload: String, maxRetries: Int) throws(EnqueueRefusal) -> (job: Job, created: Bool) {
-        if let existing = store[id] {
-            guard existing.hasSameContent(payload: payload, maxRetries: maxRetries) else { throw .conflict(existing) }
+    func enqueue(_ spec: JobSpec) throws(EnqueueRefusal) -> (job: Job, created: Bool) {
+        if let existing = ledger[spec.id] {
+            guard existing.hasSameContent(payload: spec.payload, maxRetries: spec.maxRetries) else {
+                throw .conflict(existing)
+            }
             return (existing, false)
         }
-        guard !draining else { throw .draining }
-        guard store.queuedCount < config.queueSize else { throw .queueFull }
-        let job = store.accept(id: id, payload: payload, maxRetries: maxRetries, now: clock.wallMilliseconds())
-        journal.append(
-            .accepted(id: id, payload: payload, maxRetries: maxRetries, sequence: job.sequence, at: job.createdAt))
-        logger.debug("job_accepted", ["id": .string(id), "max_retries": .int(maxRetries)])
-        metrics.jobAccepted()
+        guard !pool.draining else { throw .draining }
+        guard ledger.store.queuedCount < config.queueSize else { throw .queueFull }
+        let job = try! ledger.record(  // a new id is always accepted
+            .accepted(spec, sequence: ledger.takeSequence(), at: clock.wallMilliseconds()))
         dispatch()
         syncJournalSoon()
         return (job, true)
@@ -44,139 +44,88 @@ extension Supervisor {
     /// available, so a worker never waits for the loop's next iteration.
     func dispatch() {
         defer { updateUrgentPolling() }
-        guard !draining, store.hasRunnable else { return }
-        for slot in slots where slot.state == .idle && !slot.stopWhenIdle {
-            guard let job = store.startNext(now: clock.wallMilliseconds()) else { return }
-            journal.append(.started(id: job.id, attempt: job.attempts, at: job.updatedAt))
-            start(job, on: slot)
+        guard !pool.draining, ledger.store.hasRunnable else { return }
+        for slot in pool.idleSlots {
+            guard let id = ledger.nextRunnable(), let queued = ledger[id] else { return }
+            let attempt = queued.attempts + 1
+            guard let job = try? ledger.record(.started(id: id, attempt: attempt, at: clock.wallMilliseconds())) else {
+                continue
+            }
+            perform(
+                pool.assign(
+                    slot: slot, jobID: id, attempt: attempt, payload: Array(job.payload.utf8),
+                    timeoutMilliseconds: config.jobTimeoutMs, jobsWaiting: ledger.store.hasRunnable,
+                    maximumOutputBytes: config.maxResultBytes))
         }
     }
 
     /// Worker results are read between HTTP events only while a worker is busy and jobs wait for one: then a
     /// freed worker gets its next job at once. With no job waiting the poll after every event won nothing.
     func updateUrgentPolling() {
-        loop.expectsUrgentEvents = store.hasRunnable && slots.contains { $0.state == .busy }
+        loop.expectsUrgentEvents = ledger.store.hasRunnable && pool.hasBusySlot
     }
 
-    private func start(_ job: Job, on slot: WorkerSlot) {
-        let timeout = Milliseconds(config.jobTimeoutMs)
-        // Captures the id and attempt, not the job: a captured Job would share the store's copy until the
-        // timer goes, and the store's next change to the job would have to copy it.
-        let (id, attempt) = (job.id, job.attempts)
-        let deadline = loop.schedule(after: timeout) { [unowned self, unowned slot] in
-            guard slot.assignment?.jobID == id, slot.assignment?.attempt == attempt else { return }
-            logger.warn("job_timeout", ["id": .string(id), "attempt": .int(attempt), "pid": .int(slot.pid ?? 0)])
-            kill(slot, reason: "timeout after \(timeout) ms", cause: .timeout)
-        }
-        slot.state = .busy
-        slot.assignment = WorkerSlot.Assignment(
-            jobID: job.id, attempt: job.attempts, startedAt: monotonicMicroseconds(), deadlineTimer: deadline)
-        if job.attempts == 1 { metrics.queueWait.observe(Double(job.updatedAt - job.createdAt) / 1000) }
-        logger.debug("job_started", ["id": .string(job.id), "attempt": .int(job.attempts), "slot": .int(slot.index)])
-        send(
-            .run(
-                Message.Run(
-                    jobID: job.id, attempt: UInt32(job.attempts), payload: Array(job.payload.utf8),
-                    timeoutMilliseconds: UInt64(timeout), jobsWaiting: store.hasRunnable)), to: slot)
-    }
-
-    /// A `result` frame for the slot's current attempt.
-    func attemptCompleted(_ slot: WorkerSlot, result: Message.Result) {
-        guard let assignment = slot.assignment else { return }
-        loop.cancel(assignment.deadlineTimer)
-        slot.assignment = nil
-        slot.jobsRun += 1
-        metrics.runTime.observe(Double(monotonicMicroseconds() - assignment.startedAt) / 1_000_000)
-        metrics.attemptEnded(result.ok ? .ok : .error)
-        let output = String(decoding: result.output, as: UTF8.self)
-        if result.ok {
-            if let job = try? store.succeed(id: assignment.jobID, result: output, now: clock.wallMilliseconds()) {
-                journal.append(.succeeded(id: job.id, result: output, at: job.updatedAt))
-                metrics.jobFinished(.done)
-                logger.info(
-                    "job_done",
-                    [
-                        "id": .string(job.id), "attempt": .int(job.attempts),
-                        "duration_ms": .double(Double(result.durationMicroseconds) / 1000),
-                    ])
-            }
-        } else {
-            attemptFailed(jobID: assignment.jobID, attempt: assignment.attempt, error: output)
-        }
-        workerFinishedJob(slot)
-    }
-
-    /// The worker is free again: take the next job, or stop if it was asked to.
-    private func workerFinishedJob(_ slot: WorkerSlot) {
-        slot.childJobs += 1
-        if !slot.retireOnExit, let reason = recycleReason(slot) {
-            recycle(slot, reason: reason)
-        }
-        if slot.stopWhenIdle || slot.retireOnExit {
-            sendStop(slot)
-        } else {
-            slot.state = .idle
-            dispatch()
-        }
-    }
-
-    /// Charges a failed attempt: the job is retried after a backoff or fails for good.
-    /// Ignored when the job is no longer running that attempt (canceled meanwhile).
-    func attemptFailed(jobID: String, attempt: Int, error: String) {
-        guard let job = store[jobID], job.state == .running, job.attempts == attempt else { return }
-        let delay = backoff.delay(afterAttempts: attempt)
+    /// Records how an attempt ended: done, a retry after the backoff, failed for good, or interrupted. Ignored
+    /// when the job is no longer running that attempt (canceled meanwhile).
+    func attemptEnded(_ end: WorkerPool.AttemptEnd) {
+        guard let job = ledger[end.jobID], job.state == .running, job.attempts == end.attempt else { return }
         let now = clock.wallMilliseconds()
-        guard let outcome = try? store.failAttempt(id: jobID, error: error, retryDelay: delay, now: now) else { return }
-        switch outcome {
-        case .retry(let delay):
-            journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: now + delay, at: now))
-            metrics.jobRetried()
-            logger.info(
-                "job_retry",
-                ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error), "delay_ms": .int(delay)])
-            scheduleRetry(jobID: jobID, delay: delay)
-        case .failed:
-            journal.append(.attemptFailed(id: jobID, attempt: attempt, error: error, retryAt: nil, at: now))
-            metrics.jobFinished(.failed)
-            logger.info("job_failed", ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error)])
+        let event: JobEvent
+        switch end.kind {
+        case .succeeded(let output, _, _):
+            event = .succeeded(
+                id: end.jobID, attempt: end.attempt, result: String(decoding: output, as: UTF8.self),
+                runMicroseconds: end.runMicroseconds, at: now)
+        case .failed(let outcome, let error, _):
+            let retryAt = job.attempts <= job.maxRetries ? backoff.retryAt(afterAttempts: end.attempt, now: now) : nil
+            event = .attemptFailed(
+                id: end.jobID, attempt: end.attempt, outcome: outcome, error: error,
+                runMicroseconds: end.runMicroseconds, retryAt: retryAt, at: now)
+        case .interrupted(let error):
+            event = .interrupted(id: end.jobID, attempt: end.attempt, error: error, at: now)
+        case .canceled:
+            return
         }
-    }
-
-    /// An attempt killed by the shutdown deadline: the job goes back to the queue (kept in the journal for the
-    /// next start) with the attempt counted, like an attempt interrupted by a crash of the supervisor.
-    func attemptInterrupted(jobID: String, attempt: Int, error: String) {
-        guard let job = store[jobID], job.state == .running, job.attempts == attempt else { return }
-        let now = clock.wallMilliseconds()
-        guard let outcome = try? store.interrupt(id: jobID, error: error, now: now) else { return }
-        journal.append(.interrupted(id: jobID, attempt: attempt, error: error, at: now))
-        if outcome == .failed { metrics.jobFinished(.failed) }
-        let state = outcome == .failed ? "failed" : "queued"
-        logger.warn(
-            "job_interrupted",
-            ["id": .string(jobID), "attempt": .int(attempt), "error": .string(error), "state": .string(state)])
-    }
-
-    /// Makes a retry-waiting job runnable after its backoff.
-    func scheduleRetry(jobID: String, delay: Milliseconds) {
-        retryTimers[jobID] = loop.schedule(after: delay) { [unowned self] in
-            retryTimers[jobID] = nil
-            store.makeRunnable(id: jobID)
-            dispatch()
-        }
+        _ = try? ledger.record(event)
+        armWakeUp()
     }
 
     /// Cancels a queued or running job; a running job's worker is killed and replaced.
     func cancel(id: String) throws(InvalidTransition) -> Job {
-        let now = clock.wallMilliseconds()
-        let (job, previous) = try store.cancel(id: id, now: now)
-        journal.append(.canceled(id: id, at: now))
+        let job = try ledger.record(.canceled(id: id, at: clock.wallMilliseconds()))
         syncJournalSoon()
-        metrics.jobFinished(.canceled)
-        loop.cancel(retryTimers.removeValue(forKey: id))
-        if previous == .running, let slot = slots.first(where: { $0.assignment?.jobID == id }) {
-            kill(slot, reason: "job canceled", cause: .canceled)
-        }
-        logger.info("job_canceled", ["id": .string(id), "was": .string(previous.rawValue)])
+        perform(pool.cancel(jobID: id))
         return job
+    }
+
+    /// Arms the one timer for the earliest job waiting for its time (retry backoff); when it fires, due jobs
+    /// become runnable and are dispatched.
+    func armWakeUp() {
+        guard let at = ledger.nextWakeUp else {
+            loop.cancel(wakeUpTimer)
+            wakeUpTimer = nil
+            return
+        }
+        if let current = wakeUpAt, current == at, wakeUpTimer != nil { return }
+        loop.cancel(wakeUpTimer)
+        wakeUpAt = at
+        let delay = max(0, at - clock.wallMilliseconds())
+        wakeUpTimer = loop.schedule(after: delay) { [unowned self] in
+            wakeUpTimer = nil
+            wakeUpAt = nil
+            ledger.promoteDue(now: clock.wallMilliseconds())
+            dispatch()
+            armWakeUp()
+        }
+    }
+}
+
+extension Backoff {
+    /// The backoff configured by `backoff.*`.
+    init(config: Config) {
+        self.init(
+            baseMilliseconds: Milliseconds(config.backoffBaseMs),
+            maximumMilliseconds: Milliseconds(config.backoffMaxMs),
+            jitter: config.backoffJitter)
     }
 }

@@ -7,6 +7,8 @@ enum Directive: Equatable {
     case fail
     /// `@sleep MS`: sleep, then succeed.
     case sleep(milliseconds: Int)
+    /// `@progress STEPS MS`: report progress STEPS times, sleeping MS after each, then succeed.
+    case progress(steps: Int, milliseconds: Int)
     /// `@crash`: die of SIGSEGV.
     case crash
     /// `@abort`: die of SIGABRT.
@@ -61,6 +63,18 @@ enum Directive: Equatable {
                 throw .badArgument(directive: name, argument: argument, expected: "milliseconds")
             }
             return .sleep(milliseconds: milliseconds)
+        case "@progress":
+            guard arguments.count == 2 else {
+                throw .missingArgument(directive: name, expected: "a step count 1-100 and milliseconds per step")
+            }
+            let (stepsText, millisecondsText) = (quoted(arguments.first!), quoted(arguments.last!))
+            guard let steps = Int(stepsText), (1...100).contains(steps) else {
+                throw .badArgument(directive: name, argument: stepsText, expected: "a step count 1-100")
+            }
+            guard let milliseconds = Int(millisecondsText), milliseconds >= 0 else {
+                throw .badArgument(directive: name, argument: millisecondsText, expected: "milliseconds")
+            }
+            return .progress(steps: steps, milliseconds: milliseconds)
         case "@exit":
             let argument = try onlyArgument(name, arguments, expected: "an exit status 0-255")
             guard let status = Int32(argument), (0...255).contains(status) else {

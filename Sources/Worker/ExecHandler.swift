@@ -1,70 +1,62 @@
 import IPC
+import PreforkWorker
+import System
 
 /// The `exec` handler: runs `exec.command` once per attempt with the payload on stdin and `PREFORK_JOB_ID` /
-/// `PREFORK_ATTEMPT` in its environment. Exit 0 is success with stdout (capped) as the output; anything else
-/// fails the attempt with the status and the tail of stderr.
+/// `PREFORK_ATTEMPT` in its environment. Exit 0 is success with stdout (cut at the run's output limit) as the
+/// result; anything else fails the attempt with the status and the tail of stderr. Either way the stderr tail
+/// is kept with the attempt, and nothing the command started outlives the attempt.
 struct ExecHandler: JobHandler {
-    /// The command to run.
-    struct Configuration: Equatable {
-        /// Program (looked up in PATH) and arguments, from `--exec` in order.
-        var command: [String] = []
-    }
-
-    /// Most stdout kept as the result; the rest is read and dropped so the command never blocks on it.
-    static let maximumOutputBytes = 1024 * 1024
-    /// How much of the end of stderr goes into a failure message.
-    static let errorTailBytes = 4 * 1024
+    /// How much of the end of stderr is kept.
+    static let errorTailBytes = Message.maximumDetailBytes
     /// The environment variables set per attempt (any inherited values are replaced).
     static let jobVariables = ["PREFORK_JOB_ID", "PREFORK_ATTEMPT"]
 
-    /// What runs.
-    let configuration: Configuration
+    /// Program (looked up in PATH) and arguments.
+    let command: [String]
     private let inheritedEnvironment: [String]
 
-    /// Creates a handler for `configuration`; the command gets the worker's environment as it is now.
-    init(configuration: Configuration) {
-        precondition(!configuration.command.isEmpty, "the exec handler needs a command (WorkerOptions checks)")
-        self.configuration = configuration
+    /// Creates a handler for `command`; the command gets the worker's environment as it is now.
+    init(command: [String]) {
+        precondition(!command.isEmpty, "the exec handler needs a command (WorkerCommandLine checks)")
+        self.command = command
         let replaced = Self.jobVariables.map { $0 + "=" }
         inheritedEnvironment = Posix.environment().filter { entry in !replaced.contains { entry.hasPrefix($0) } }
     }
 
     /// Runs the command for one attempt and reports how it ended.
-    mutating func run(_ job: Message.Run) -> HandlerOutcome {
-        let program = configuration.command[0]
-        let environment =
-            inheritedEnvironment + ["PREFORK_JOB_ID=\(job.jobID)", "PREFORK_ATTEMPT=\(job.attempt)"]
+    mutating func handle(_ job: Job) throws -> JobResult {
+        let environment = inheritedEnvironment + ["PREFORK_JOB_ID=\(job.id)", "PREFORK_ATTEMPT=\(job.attempt)"]
         var child: ChildProcess
         do {
-            child = try ChildProcess.spawn(arguments: configuration.command, environment: environment)
+            child = try ChildProcess.spawn(arguments: command, environment: environment)
         } catch {
-            return .failure("cannot run \(program): \(error.message)")
+            throw JobFailure("cannot run \(command[0]): \(error.message)")
         }
         let output: ChildProcess.Output
         do {
             output = try child.communicate(
-                payload: job.payload, outputLimit: Self.maximumOutputBytes, errorTailLimit: Self.errorTailBytes)
+                payload: job.payload, outputLimit: job.maximumOutputBytes, errorTailLimit: Self.errorTailBytes)
         } catch {
             // Cannot talk to it any more: stop it rather than wait for a command that may block on a pipe.
-            child.kill()
-            child.closePipes()
-            _ = child.wait()
-            return .failure("lost the pipes of \(program): \(error)")
+            child.finish()
+            throw JobFailure("lost the pipes of \(command[0]): \(error)")
         }
-        child.closePipes()
-        return Self.outcome(of: child.wait(), output)
+        let status = child.finish()
+        return try Self.outcome(of: status, output)
     }
 
     /// The attempt's outcome for a command that ended with `status` after writing `output`.
-    static func outcome(of status: TerminationStatus, _ output: ChildProcess.Output) -> HandlerOutcome {
+    static func outcome(of status: TerminationStatus, _ output: ChildProcess.Output) throws(JobFailure) -> JobResult {
         let reason: String
         switch status {
-        case .exited(0): return .finished(ok: true, output: output.standardOutput)
+        case .exited(0):
+            return JobResult(output.standardOutput, truncated: output.truncated, detail: output.standardErrorTail)
         case .exited(let code): reason = "command exited with status \(code)"
         case .signaled(let signal): reason = "command killed by signal \(signal) (\(signalName(signal)))"
         }
         let tail = trimmed(output.standardErrorTail)
-        return .failure(tail.isEmpty ? reason : reason + ": " + tail)
+        throw JobFailure(tail.isEmpty ? reason : reason + ": " + tail, detail: output.standardErrorTail)
     }
 
     // The tail as text: a cut through a UTF-8 sequence at its start is dropped, whitespace at both ends too.

@@ -20,7 +20,7 @@ import Testing
     }
 
     @Test func returnsNilOnPartialHeader() throws {
-        let frame = Message.ready(Message.Ready(pid: 1)).encoded
+        let frame = Message.ready(Message.Ready(pid: 1, version: "v")).encoded
         for length in 0..<FrameHeader.size {
             var decoder = FrameDecoder()
             decoder.append(frame.prefix(length))
@@ -68,7 +68,7 @@ import Testing
 
     @Test func decodesEveryThreeWaySplitOfAShortStream() throws {
         let messages: [Message] = [
-            .ready(Message.Ready(pid: 3)), .stop,
+            .ready(Message.Ready(pid: 3, version: "v")), .stop,
             .result(Message.Result(jobID: "é", attempt: 2, ok: true, output: [0], durationMicroseconds: 1)),
         ]
         let stream = SampleMessages.stream(messages)
@@ -158,7 +158,7 @@ import Testing
         ("bad second magic byte", [0x50, 0x47], .badMagic(0x50, 0x47)),
         ("version 0", [0x50, 0x46, 0], .unsupportedVersion(0)),
         ("version 1 (before jobs_waiting)", [0x50, 0x46, 1, 1, 0, 0, 0, 0], .unsupportedVersion(1)),
-        ("version 3", [0x50, 0x46, 3, 1, 0, 0, 0, 0], .unsupportedVersion(3)),
+        ("version 4", [0x50, 0x46, 4, 1, 0, 0, 0, 0], .unsupportedVersion(4)),
         ("unknown kind", FrameHeader.encoded(kind: 99, length: 0), .unknownKind(99)),
         ("kind 0", FrameHeader.encoded(kind: 0, length: 1) + [0], .unknownKind(0)),
         (

@@ -19,9 +19,13 @@ enum SampleMessages {
 
     /// One of each kind, with empty, large and non-ASCII fields and extreme integers.
     static let all: [SampleMessage] = [
-        SampleMessage(name: "ready", message: .ready(Message.Ready(pid: 4242))),
-        SampleMessage(name: "ready, negative pid", message: .ready(Message.Ready(pid: -1, protocolVersion: 0))),
-        SampleMessage(name: "ready, max pid", message: .ready(Message.Ready(pid: .max, protocolVersion: 255))),
+        SampleMessage(name: "ready", message: .ready(Message.Ready(pid: 4242, version: "prefork-worker 0.9.0"))),
+        SampleMessage(
+            name: "ready, negative pid, empty version",
+            message: .ready(Message.Ready(pid: -1, protocolVersion: 0, version: ""))),
+        SampleMessage(
+            name: "ready, max pid, non-ASCII version",
+            message: .ready(Message.Ready(pid: .max, protocolVersion: 255, version: "wörker 日本"))),
         SampleMessage(
             name: "run",
             message: .run(
@@ -51,6 +55,25 @@ enum SampleMessages {
             message: .result(
                 Message.Result(
                     jobID: "ジョブ\u{0}é", attempt: 7, ok: false, output: bytes(70_000), durationMicroseconds: .max))),
+        SampleMessage(
+            name: "result, truncated with detail",
+            message: .result(
+                Message.Result(
+                    jobID: "t", attempt: 3, ok: true, output: bytes(10), durationMicroseconds: 2, truncated: true,
+                    detail: bytes(Message.maximumDetailBytes)))),
+        SampleMessage(
+            name: "run, output limit 0",
+            message: .run(
+                Message.Run(jobID: "z", attempt: 1, payload: [], timeoutMilliseconds: 5, maximumOutputBytes: 0))),
+        SampleMessage(
+            name: "progress",
+            message: .progress(Message.Progress(jobID: "p", attempt: 2, percent: 50, note: "half"))),
+        SampleMessage(
+            name: "progress, 100%, longest note",
+            message: .progress(
+                Message.Progress(
+                    jobID: "p", attempt: .max, percent: 100,
+                    note: String(repeating: "é", count: Message.maximumNoteBytes / 2)))),
         SampleMessage(name: "stop", message: .stop),
     ]
 

@@ -132,4 +132,10 @@ import Testing
             #expect(backoff.nominalDelay(afterAttempts: attempts) == Milliseconds(1) << (attempts - 1))
         }
     }
+
+    @Test func retryTimeSaturatesInsteadOfOverflowing() {
+        let absurd = Backoff(baseMilliseconds: .max, maximumMilliseconds: .max, jitter: 0)
+        #expect(absurd.retryAt(afterAttempts: 1, now: 1_700_000_000_000, random: 0) == .max)
+        #expect(standard.retryAt(afterAttempts: 2, now: 1_000, random: 0) == 1_200)
+    }
 }

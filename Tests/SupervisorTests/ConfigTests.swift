@@ -1,6 +1,7 @@
 import Testing
 
 @testable import Supervisor
+import System
 
 @Suite struct ConfigTests {
     /// Loads with `file` served as the contents of `--config test.json` (added first when `file` is given).
@@ -141,7 +142,7 @@ import Testing
         (#"{"handler": 1}"#, .wrongType(key: "handler", expected: "string")),
         (
             #"{"handler": "fork"}"#,
-            .outOfRange(key: "handler", message: #"must be one of "simulate", "exec", got "fork""#)
+            .outOfRange(key: "handler", message: #"must be one of "simulate", "exec", "program", got "fork""#)
         ),
         (
             #"{"journal": {"fsync": "always"}}"#,
@@ -229,8 +230,8 @@ import Testing
                 """)
         #expect(config.simulateFailRate == 1 && config.simulateDirectives && config.backoffJitter == 0)
         #expect(config.handler == .exec && config.execCommand == ["/bin/cat", "-"])
-        #expect(Config.parseListen(config.listen)! == ("::1", 0))
-        #expect(Config.parseListen("127.0.0.1:8080")! == ("127.0.0.1", 8080))
+        #expect(config.listenAddress == SocketAddress(host: "::1", port: 0))
+        #expect(SocketAddress(parsing: "127.0.0.1:8080") == SocketAddress(host: "127.0.0.1", port: 8080))
     }
 
     @Test func nullUnsetsOptionalKeys() throws {

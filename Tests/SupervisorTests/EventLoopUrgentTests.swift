@@ -3,6 +3,7 @@ import Glibc
 import Testing
 
 @testable import Supervisor
+import System
 
 @Suite struct EventLoopUrgentTests {
     /// Handler calls in the order they happened.
@@ -18,25 +19,25 @@ import Testing
         let write: FileDescriptor
 
         init() throws {
-            (read, write) = try Posix.pipe2(O_NONBLOCK)
+            (read, write) = try Posix.pipe(O_NONBLOCK)
         }
 
         /// Makes the read end readable.
         func signal() throws {
-            _ = try [UInt8(1)].withUnsafeBytes { bytes throws(SystemError) in try Posix.write(write, bytes) }
+            _ = try [UInt8(1)].withUnsafeBytes { bytes throws(SystemError) in try write.write(bytes) }
         }
 
         /// Reads everything buffered, so the level-triggered read end stops being ready.
         func drain() throws {
             var bytes = [UInt8](repeating: 0, count: 64)
             while case .processed(let count) = try bytes.withUnsafeMutableBytes({ buffer throws(SystemError) in
-                try Posix.read(read, buffer)
+                try read.read(into: buffer)
             }), count > 0 {}
         }
 
         func close() {
-            Posix.close(read)
-            Posix.close(write)
+            read.close()
+            write.close()
         }
     }
 
@@ -51,7 +52,7 @@ import Testing
         _ pipe: Pipe, as name: String, urgent: Bool = false, on loop: EventLoop, recorder: Recorder,
         then action: @escaping () throws -> Void = {}
     ) throws -> EventToken {
-        try loop.register(pipe.read, events: EventLoop.readable, urgent: urgent) { _ in
+        try loop.register(pipe.read, events: Epoll.readable, urgent: urgent) { _ in
             recorder.calls.append(name)
             try? pipe.drain()
             try? action()
@@ -121,7 +122,7 @@ import Testing
         try runOnce(loop, timeout: Self.quietMilliseconds)
         #expect(recorder.calls.isEmpty)
 
-        loop.modify(urgent.read, token: token, events: EventLoop.readable)
+        loop.modify(urgent.read, token: token, events: Epoll.readable)
         try runOnce(loop)
         #expect(recorder.calls == ["urgent"])
     }

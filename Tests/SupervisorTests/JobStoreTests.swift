@@ -119,7 +119,7 @@ import Testing
         var store = makeStore(ids: ["a"])
         _ = store.startNext(now: 10)
         _ = try store.succeed(id: "a", result: "", now: 20)
-        #expect(throws: InvalidTransition(from: .done, event: "cancel")) { _ = try store.cancel(id: "a", now: 30) }
+        #expect(throws: InvalidTransition.notAllowed(from: .done, event: "cancel")) { _ = try store.cancel(id: "a", now: 30) }
         #expect(counts(store) == [0, 0, 1])
     }
 
@@ -132,10 +132,10 @@ import Testing
         var store = makeStore(ids: ["a"])
         _ = store.startNext(now: 10)
         _ = try store.cancel(id: "a", now: 20)
-        #expect(throws: InvalidTransition(from: .canceled, event: "succeed")) {
+        #expect(throws: InvalidTransition.notAllowed(from: .canceled, event: "succeed")) {
             _ = try store.succeed(id: "a", result: "late", now: 30)
         }
-        #expect(throws: InvalidTransition(from: .canceled, event: "fail")) {
+        #expect(throws: InvalidTransition.notAllowed(from: .canceled, event: "fail")) {
             _ = try store.failAttempt(id: "a", error: "late", retryDelay: 1, now: 30)
         }
         #expect(counts(store) == [0, 0, 1])
@@ -143,7 +143,7 @@ import Testing
 
     @Test func succeedOfQueuedJobIsRefusedAndCountsStay() {
         var store = makeStore(ids: ["a"])
-        #expect(throws: InvalidTransition(from: .queued, event: "succeed")) {
+        #expect(throws: InvalidTransition.notAllowed(from: .queued, event: "succeed")) {
             _ = try store.succeed(id: "a", result: "", now: 30)
         }
         #expect(counts(store) == [1, 0, 0])

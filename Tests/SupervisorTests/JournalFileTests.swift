@@ -18,9 +18,9 @@ import Testing
     /// file was open holds its open file description, and so the flock, until its exec closes it
     /// (close-on-exec). That window is a few milliseconds; the strict lock check is
     /// `secondOpenOfALockedDirectoryIsRefused`, which does not retry.
-    private func open(_ directory: String, _ mode: FsyncMode = .batch) throws -> (Journal, Journal.Recovery) {
+    private func open(_ directory: String, _ mode: FsyncMode = .batch) throws -> (Journal, JournalFile.Recovery) {
         for _ in 0..<200 {
-            do throws(Journal.OpenError) {
+            do throws(JournalFile.OpenError) {
                 return try Journal.open(directory: directory, syncMode: mode)
             } catch {
                 guard case .locked = error else { throw error }
@@ -42,7 +42,7 @@ import Testing
         try handle.write(contentsOf: Data(bytes))
     }
 
-    private let records: [JournalRecord] = [
+    private let records: [JobEvent] = [
         .accepted(id: "a", payload: "@sleep 5", maxRetries: 1, sequence: 1, at: 100),
         .accepted(id: "ü", payload: "", maxRetries: 0, sequence: 2, at: 101),
         .started(id: "a", attempt: 1, at: 102),
@@ -157,7 +157,7 @@ import Testing
         var intact: [UInt8] = []
         for record in records { record.encode(into: &intact) }
         var full = intact
-        JournalRecord.accepted(id: "torn", payload: "xyz", maxRetries: 0, sequence: 9, at: 9).encode(into: &full)
+        JobEvent.accepted(id: "torn", payload: "xyz", maxRetries: 0, sequence: 9, at: 9).encode(into: &full)
         let path = directory + "/journal"
         for cut in stride(from: intact.count + 1, to: full.count, by: 3) {
             try Data(full[..<cut]).write(to: URL(fileURLWithPath: path))
@@ -193,7 +193,7 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let (first, _) = try open(directory)
-        do throws(Journal.OpenError) {
+        do throws(JournalFile.OpenError) {
             let (second, _) = try Journal.open(directory: directory, syncMode: .batch)
             second.close()
             Issue.record("a second open of a locked data directory succeeded")
@@ -224,7 +224,7 @@ import Testing
     @Test func rewriteLeavesExactlyTheGivenRecords() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let live: [JournalRecord] = [
+        let live: [JobEvent] = [
             .snapshot(JournalRecordTests.job("a", .done, sequence: 1)),
             .snapshot(JournalRecordTests.job("b", .queued, sequence: 2)),
         ]
@@ -292,19 +292,18 @@ extension JournalFileTests {
     @Test func backgroundCompactionCarriesOverRecordsCommittedMeanwhile() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let (journal, _) = try open(directory)
+        let (journal, _) = try Journal.open(directory: directory, syncMode: .batch, compactBytes: 4096)
         for index in 0..<100 {
             journal.append(.accepted(id: "dead-\(index)", payload: "p", maxRetries: 0, sequence: UInt64(index), at: 1))
         }
         try journal.commit()
         let job = Job(id: "live", payload: "p", maxRetries: 0, sequence: 200, now: 2)
-        let live = JournalRecord.snapshot(job)
-        let done = try journal.beginCompaction(liveJobs: ["live": job])
+        let live = JobEvent.snapshot(job)
+        try journal.compactIfDue(jobs: ["live": job])
         #expect(journal.isCompacting)
         journal.append(.canceled(id: "live", at: 5))
         try journal.commit()
-        try journal.finishCompaction(done)
-        #expect(!journal.isCompacting)
+        #expect(try journal.runLoop { !journal.isCompacting })
         journal.append(.started(id: "after", attempt: 1, at: 6))
         journal.close()
 

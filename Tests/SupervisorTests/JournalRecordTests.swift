@@ -14,8 +14,8 @@ import Testing
     }
 
     /// One record of every kind, every snapshot state, and the edge values of each field.
-    static let samples: [JournalRecord] = {
-        var records: [JournalRecord] = [
+    static let samples: [JobEvent] = {
+        var records: [JobEvent] = [
             .accepted(id: "a", payload: "@sleep 5", maxRetries: 3, sequence: 1, at: 1_700_000_000_000),
             .accepted(id: "", payload: "", maxRetries: 0, sequence: 0, at: 0),
             .accepted(id: "ünïcødé-🚀", payload: "日本語 payload\n\t\"quoted\"", maxRetries: 10, sequence: .max, at: -1),
@@ -49,15 +49,15 @@ import Testing
         return records
     }()
 
-    private func encoded(_ records: [JournalRecord]) -> [UInt8] {
+    private func encoded(_ records: [JobEvent]) -> [UInt8] {
         var bytes: [UInt8] = []
         for record in records { record.encode(into: &bytes) }
         return bytes
     }
 
     /// Decodes records from the start until the bytes end or one fails.
-    private func decodeStream(_ bytes: [UInt8]) -> (records: [JournalRecord], error: JournalRecord.DecodeError?) {
-        var records: [JournalRecord] = []
+    private func decodeStream(_ bytes: [UInt8]) -> (records: [JobEvent], error: JournalRecord.DecodeError?) {
+        var records: [JobEvent] = []
         var offset = 0
         while offset < bytes.count {
             do throws(JournalRecord.DecodeError) {
@@ -81,7 +81,7 @@ import Testing
     }
 
     @Test(arguments: JournalRecordTests.samples)
-    func everyRecordRoundTrips(_ record: JournalRecord) throws {
+    func everyRecordRoundTrips(_ record: JobEvent) throws {
         var bytes: [UInt8] = [0xAA, 0xBB]  // decoding at a non-zero offset
         record.encode(into: &bytes)
         let (decoded, next) = try JournalRecord.decode(bytes, at: 2)
@@ -113,13 +113,13 @@ import Testing
     }
 
     @Test func truncationAtEveryOffsetOfTheLastRecordKeepsTheIntactPrefix() {
-        let prefix: [JournalRecord] = [
+        let prefix: [JobEvent] = [
             .accepted(id: "a", payload: "p", maxRetries: 1, sequence: 1, at: 1),
             .started(id: "a", attempt: 1, at: 2),
             .attemptFailed(id: "a", attempt: 1, error: "e", retryAt: 3, at: 2),
         ]
         for last in [
-            JournalRecord.snapshot(JournalRecordTests.job("snap-ü", .done)),
+            JobEvent.snapshot(JournalRecordTests.job("snap-ü", .done)),
             .accepted(id: "b", payload: "ünï", maxRetries: 0, sequence: 2, at: 4),
             .canceled(id: "a", at: 5),
         ] {
@@ -135,7 +135,7 @@ import Testing
     }
 
     @Test func everySingleBitFlipInTheBodyFailsTheChecksum() {
-        let record = JournalRecord.attemptFailed(id: "job", attempt: 2, error: "é", retryAt: 77, at: 9)
+        let record = JobEvent.attemptFailed(id: "job", attempt: 2, error: "é", retryAt: 77, at: 9)
         let bytes = encoded([record])
         for byte in JournalRecord.headerSize..<bytes.count {
             for bit in 0..<8 {
@@ -147,7 +147,7 @@ import Testing
     }
 
     @Test func everySingleBitFlipInTheHeaderIsDetected() {
-        let records: [JournalRecord] = [
+        let records: [JobEvent] = [
             .started(id: "j", attempt: 1, at: 3),
             .snapshot(JournalRecordTests.job("s", .queued)),
         ]

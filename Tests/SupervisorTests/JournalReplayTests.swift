@@ -5,12 +5,12 @@ import Testing
 @Suite struct JournalReplayTests {
     private let now: Int64 = 10_000
 
-    private func accepted(_ id: String, maxRetries: Int = 2, sequence: UInt64 = 1, at: Int64 = 100) -> JournalRecord {
+    private func accepted(_ id: String, maxRetries: Int = 2, sequence: UInt64 = 1, at: Int64 = 100) -> JobEvent {
         .accepted(id: id, payload: "payload-\(id)", maxRetries: maxRetries, sequence: sequence, at: at)
     }
 
     /// Replays `records` and returns the single job they describe.
-    private func replayOne(_ records: [JournalRecord]) throws -> Job {
+    private func replayOne(_ records: [JobEvent]) throws -> Job {
         let (jobs, problems) = JournalReplay.rebuild(records, now: now)
         #expect(problems.isEmpty)
         #expect(jobs.count == 1)
@@ -182,7 +182,7 @@ import Testing
     }
 
     @Test func interruptedJobWithRetriesLeftKeepsGoingUntilBudgetPlusOne() throws {
-        var records: [JournalRecord] = [accepted("a", maxRetries: 2)]
+        var records: [JobEvent] = [accepted("a", maxRetries: 2)]
         var job: Job?
         for attempt in 1...4 {
             records.append(.started(id: "a", attempt: attempt, at: Int64(attempt * 100)))

@@ -4,6 +4,7 @@ import Glibc
 import Testing
 
 @testable import Supervisor
+import System
 
 @Suite struct JournalSyncerTests {
     /// How long any background sync may take before a test gives up.
@@ -19,7 +20,7 @@ import Testing
     /// Opens `path` for appending and writes `count` bytes to it; the caller closes the descriptor.
     private func openFile(_ path: String, writing count: Int) throws -> FileDescriptor {
         let fd = try Posix.open(path, O_RDWR | O_CREAT | O_APPEND)
-        try Posix.writeAll(fd, [UInt8](repeating: 0x5A, count: count))
+        try fd.writeAll([UInt8](repeating: 0x5A, count: count))
         return fd
     }
 
@@ -47,8 +48,8 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fd = try openFile(directory + "/file", writing: 64)
-        defer { Posix.close(fd) }
-        let syncer = try JournalSyncer(file: Posix.duplicate(fd))
+        defer { fd.close() }
+        let syncer = try JournalSyncer(file: fd.duplicate())
         defer { syncer.close() }
 
         #expect(syncer.progress.durable == 0)
@@ -69,15 +70,15 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fd = try openFile(directory + "/file", writing: 30)
-        defer { Posix.close(fd) }
-        let syncer = try JournalSyncer(file: Posix.duplicate(fd))
+        defer { fd.close() }
+        let syncer = try JournalSyncer(file: fd.duplicate())
         defer { syncer.close() }
 
         for position in [10, 30, 20, 5] { syncer.request(through: position) }
         #expect(waitUntil { syncer.progress.durable >= 30 })
         #expect(syncer.progress.durable == 30)
 
-        try Posix.writeAll(fd, [UInt8](repeating: 0x5A, count: 10))
+        try fd.writeAll([UInt8](repeating: 0x5A, count: 10))
         syncer.request(through: 40)
         #expect(waitUntil { syncer.progress.durable >= 40 })
         #expect(syncer.progress.durable == 40)
@@ -89,8 +90,8 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fd = try openFile(directory + "/file", writing: 8)
-        defer { Posix.close(fd) }
-        let syncer = try JournalSyncer(file: Posix.duplicate(fd))
+        defer { fd.close() }
+        let syncer = try JournalSyncer(file: fd.duplicate())
         defer { syncer.close() }
 
         syncer.request(through: 0)
@@ -99,7 +100,7 @@ import Testing
         #expect(isReadable(syncer.notification, within: CInt(Self.deadlineMilliseconds)))
         var bytes = [UInt8](repeating: 0, count: 16)
         let result = try bytes.withUnsafeMutableBytes { buffer throws(SystemError) in
-            try Posix.read(syncer.notification, buffer)
+            try syncer.notification.read(into: buffer)
         }
         guard case .processed(let count) = result else {
             Issue.record("the notification pipe was readable but the read would block")
@@ -113,18 +114,18 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let old = try openFile(directory + "/old", writing: 16)
-        defer { Posix.close(old) }
+        defer { old.close() }
         let new = try openFile(directory + "/new", writing: 100)
-        defer { Posix.close(new) }
-        let syncer = try JournalSyncer(file: Posix.duplicate(old))
+        defer { new.close() }
+        let syncer = try JournalSyncer(file: old.duplicate())
         defer { syncer.close() }
 
-        syncer.replaceFile(with: try Posix.duplicate(new), durableThrough: 100)
+        syncer.replaceFile(with: try new.duplicate(), durableThrough: 100)
         #expect(syncer.progress.durable == 100)
-        syncer.replaceFile(with: try Posix.duplicate(new), durableThrough: 50)
+        syncer.replaceFile(with: try new.duplicate(), durableThrough: 50)
         #expect(syncer.progress.durable == 100)
 
-        try Posix.writeAll(new, [UInt8](repeating: 0x5A, count: 50))
+        try new.writeAll([UInt8](repeating: 0x5A, count: 50))
         syncer.request(through: 150)
         #expect(waitUntil { syncer.progress.durable >= 150 })
         #expect(syncer.progress.durable == 150)
@@ -136,8 +137,8 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let fd = try openFile(directory + "/file", writing: 4_096)
-        defer { Posix.close(fd) }
-        let syncer = try JournalSyncer(file: Posix.duplicate(fd))
+        defer { fd.close() }
+        let syncer = try JournalSyncer(file: fd.duplicate())
 
         syncer.request(through: 4_096)
         let closed = DispatchSemaphore(value: 0)
@@ -163,14 +164,13 @@ import Testing
         }
     }
 
-    private let accepted = JournalRecord.accepted(id: "job", payload: "@sleep 1", maxRetries: 0, sequence: 1, at: 7)
+    private let accepted = JobEvent.accepted(id: "job", payload: "@sleep 1", maxRetries: 0, sequence: 1, at: 7)
 
     /// With `batch`, a committed accept is not durable until the background sync reports and `finishSync` runs.
     @Test func batchJournalBecomesDurableAfterFinishSync() throws {
         let (journal, directory) = try openJournal(.batch)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         defer { journal.close() }
-        let notification = try #require(journal.syncNotification)
 
         journal.append(accepted)
         try journal.commit()
@@ -178,10 +178,7 @@ import Testing
         #expect(journal.replyTicket > journal.durableThrough)
         #expect(journal.hasUndurableReplies)
 
-        let durable = try waitUntil {
-            if isReadable(notification, within: 1) { _ = try journal.finishSync() }
-            return journal.durableThrough >= journal.replyTicket
-        }
+        let durable = try journal.runLoop { journal.durableThrough >= journal.replyTicket }
         #expect(durable)
         #expect(journal.durableThrough == journal.replyTicket)
         #expect(!journal.hasUndurableReplies)
@@ -205,7 +202,6 @@ import Testing
         let (journal, directory) = try openJournal(.none)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         defer { journal.close() }
-        #expect(journal.syncNotification == nil)
 
         journal.append(accepted)
         #expect(journal.replyTicket > journal.durableThrough)  // buffered, not written yet

@@ -14,7 +14,6 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,11 +39,31 @@ int c_accept4(int fd, char *peer, int peer_len, int flags);
 /// 1 and sets *code to the signal when it was killed, -1 otherwise (stopped or continued).
 int c_wait_status(int status, int *code);
 
-/// Spawns `path` with posix_spawn: `fd_map` holds pairs (source, target) that are dup2'ed in order,
-/// the child gets an empty signal mask, default dispositions and its own process group (pgroup 0).
+/// Spawns `path` with posix_spawn: `fd_map` holds pairs (source, target) that are dup2'ed in order; the child
+/// gets an empty signal mask and default dispositions. `flags`: bit 0 its own process group (pgroup 0), bit 1
+/// look `path` up in PATH (posix_spawnp). `cwd` (may be NULL) is its working directory.
 /// Returns 0 and the pid, or the errno-style code posix_spawn* returned.
 int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
-            const int *fd_map, int fd_map_count, int new_process_group);
+            const int *fd_map, int fd_map_count, int flags, const char *cwd);
+
+/// execvpe(3): replaces the process image; returns -1 with errno on failure.
+int c_execvpe(const char *file, char *const argv[], char *const envp[]);
+
+/// pidfd_open(2): a descriptor that polls readable once the process has exited; -1 with errno on failure.
+int c_pidfd_open(pid_t pid);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, 1).
+int c_set_child_subreaper(void);
+
+/// The local port a socket is bound to (getsockname), or -1.
+int c_local_port(int fd);
+
+/// getaddrinfo(3) of `host` (TCP): writes up to `max` numeric addresses, 64 bytes each, into `out`.
+/// Returns the count, or -errno (EAI errors map to ENOENT / EAGAIN).
+int c_resolve(const char *host, char *out, int max);
+
+/// Sends one datagram to a Unix socket path ("@name" = abstract namespace). Returns 0 or an errno.
+int c_send_unix_datagram(const char *path, const void *bytes, size_t length);
 
 /// flock(2) (Swift sees only the struct of the same name).
 int c_flock(int fd, int operation);

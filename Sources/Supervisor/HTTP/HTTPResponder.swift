@@ -1,0 +1,14 @@
+/// What answers requests: the API's routes. The server knows nothing else of the supervisor.
+protocol HTTPResponder: AnyObject {
+    /// Answers one request. Never fails: a failure is an error response that says what was wrong.
+    func respond(to request: HTTPRequest) -> HTTPResponse
+}
+
+/// The durability promise, as the server sees it: a reply produced now may leave once the journal is durable
+/// through `replyTicket` (so no reply shows a state the disk does not hold, and a `202` means the job is on disk).
+protocol ReplyGate: AnyObject {
+    /// Position in the journal a reply produced now must wait for.
+    var replyTicket: Int { get }
+    /// Everything up to here is durable.
+    var durableThrough: Int { get }
+}

@@ -1,0 +1,220 @@
+/// Every job the supervisor knows, the FIFO of runnable ones, the jobs waiting for a time (retry backoff), and
+/// retention of finished ones.
+///
+/// Pure bookkeeping, no I/O: `apply` is the one way a job changes, used live (through `JobLedger`) and when
+/// the journal is replayed. Lifecycle rules live in `Job`.
+struct JobStore {
+    /// Finished jobs kept for lookup; the oldest are dropped past this.
+    var maximumFinished: Int
+
+    private(set) var jobs: [String: Job] = [:]
+    /// Runnable jobs in order, with their sequence so an entry left by a canceled job cannot be taken for a
+    /// later job that reuses its id. Entries whose job is no longer runnable are skipped when popped.
+    private var runnable = Deque<(id: String, sequence: UInt64)>()
+    /// Queued jobs that become runnable at a wall-clock time, earliest first (entries of jobs that changed
+    /// since are skipped when due).
+    private var waiting = MinHeap<WaitingEntry>()
+    /// Finished job ids, oldest first, for retention.
+    private var finished = Deque<(id: String, sequence: UInt64)>()
+    /// Every job id in acceptance order (with its sequence, to tell a resubmitted id from its old entry).
+    private var acceptanceOrder: [(id: String, sequence: UInt64)] = []
+    private var nextSequence: UInt64 = 1
+
+    /// Jobs accepted and not yet started: runnable plus waiting for a retry.
+    private(set) var queuedCount = 0
+    /// Jobs whose attempt is in a worker now.
+    private(set) var runningCount = 0
+
+    /// Creates an empty store.
+    init(maximumFinished: Int) {
+        self.maximumFinished = maximumFinished
+    }
+
+    /// The job with this id.
+    subscript(id: String) -> Job? { jobs[id] }
+
+    /// The sequence the next accepted job gets.
+    mutating func takeSequence() -> UInt64 {
+        defer { nextSequence += 1 }
+        return nextSequence
+    }
+
+    /// Applies one event and returns the job as it is after it; throws when the event does not apply (unknown
+    /// id, or a transition the lifecycle refuses), leaving the store unchanged.
+    @discardableResult
+    mutating func apply(_ event: JobEvent) throws(InvalidTransition) -> Job {
+        switch event {
+        case .accepted(let spec, let sequence, let at):
+            let job = Job(
+                id: spec.id, payload: spec.payload, maxRetries: spec.maxRetries, sequence: sequence, now: at)
+            insert(job)
+            return job
+        case .snapshot(let job):
+            insert(job)
+            return job
+        case .started(let id, _, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.start(now: at) }
+        case .succeeded(let id, _, let result, _, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.succeed(result: result, now: at)
+            }
+        case .attemptFailed(let id, _, _, let error, _, let retryAt, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.failAttempt(error: error, retryAt: retryAt, now: at)
+            }
+        case .interrupted(let id, _, let error, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.interrupt(error: error, now: at)
+            }
+        case .canceled(let id, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: at) }
+        }
+    }
+
+    /// Every job, in acceptance order (what compaction writes).
+    var jobsInAcceptanceOrder: [Job] {
+        acceptanceOrder.compactMap { entry in jobs[entry.id].flatMap { $0.sequence == entry.sequence ? $0 : nil } }
+    }
+
+    /// Whether any job is waiting to run now.
+    var hasRunnable: Bool { !runnable.isEmpty }
+
+    /// The oldest runnable job's id, taken off the FIFO; `apply(.started)` then starts it.
+    mutating func nextRunnable() -> String? {
+        while let (id, sequence) = runnable.popFirst() {
+            guard let job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil
+            else { continue }
+            return id
+        }
+        return nil
+    }
+
+    /// The earliest time a waiting job becomes runnable (wall clock, epoch milliseconds).
+    var nextWakeUp: Int64? {
+        mutating get {
+            while let top = waiting.first, !isStillWaiting(top) { _ = waiting.popFirst() }
+            return waiting.first?.at
+        }
+    }
+
+    /// Moves every waiting job whose time has come (at or before `now`) to the back of the FIFO; returns how
+    /// many.
+    @discardableResult
+    mutating func promoteDue(now: Int64) -> Int {
+        var count = 0
+        while let top = waiting.first, top.at <= now || !isStillWaiting(top) {
+            _ = waiting.popFirst()
+            guard isStillWaiting(top), let index = jobs.index(forKey: top.id) else { continue }
+            jobs.values[index].becomeRunnable()
+            runnable.append((top.id, top.sequence))
+            count += 1
+        }
+        return count
+    }
+
+    /// Jobs newest first, optionally only in `state`, at most `limit`.
+    func list(state: JobState?, limit: Int) -> [Job] {
+        var result: [Job] = []
+        for entry in acceptanceOrder.reversed() {
+            guard let job = jobs[entry.id], job.sequence == entry.sequence else { continue }
+            if let state, job.state != state { continue }
+            result.append(job)
+            if result.count == limit { break }
+        }
+        return result
+    }
+
+    /// Finished jobs held for lookup.
+    var finishedCount: Int { finished.count }
+
+    // MARK: Bookkeeping
+
+    /// Puts a job in (accepted, or rebuilt by replay), replacing an earlier job with its id.
+    private mutating func insert(_ job: Job) {
+        let old = jobs[job.id]
+        if let old { forget(old) }
+        jobs[job.id] = job
+        // A snapshot of the same job (same sequence) keeps its place in the acceptance order.
+        if old?.sequence != job.sequence { acceptanceOrder.append((job.id, job.sequence)) }
+        nextSequence = max(nextSequence, job.sequence + 1)
+        enter(job)
+    }
+
+    /// Counts a job in its state's books: runnable, waiting, running or finished.
+    private mutating func enter(_ job: Job) {
+        switch job.state {
+        case .queued:
+            queuedCount += 1
+            if let at = job.nextAttemptAt {
+                waiting.insert(WaitingEntry(at: at, sequence: job.sequence, id: job.id))
+            } else {
+                runnable.append((job.id, job.sequence))
+            }
+        case .running:
+            runningCount += 1
+        case .done, .failed, .canceled:
+            finish(job.id, sequence: job.sequence)
+        }
+    }
+
+    /// Takes a job out of the counts of its state (its queue entries are skipped lazily).
+    private mutating func leave(_ state: JobState) {
+        switch state {
+        case .queued: queuedCount -= 1
+        case .running: runningCount -= 1
+        case .done, .failed, .canceled: break  // its retention entry is skipped once the id holds another job
+        }
+    }
+
+    private mutating func forget(_ job: Job) {
+        leave(job.state)
+        jobs[job.id] = nil
+    }
+
+    /// Changes the job in place and re-files it under its new state. Through the entry's index: one lookup,
+    /// where `jobs[id]!` costs one per access and a heap-allocated accessor frame per change.
+    private mutating func update(_ id: String, _ change: (inout Job) throws(InvalidTransition) -> Void)
+        throws(InvalidTransition) -> Job
+    {
+        guard let index = jobs.index(forKey: id) else { throw .unknownJob(id) }
+        let before = jobs.values[index].state
+        try change(&jobs.values[index])
+        let job = jobs.values[index]
+        if before != job.state {
+            leave(before)
+            enter(job)
+        }
+        return job
+    }
+
+    private func isStillWaiting(_ entry: WaitingEntry) -> Bool {
+        guard let job = jobs[entry.id] else { return false }
+        return job.sequence == entry.sequence && job.state == .queued && job.nextAttemptAt == entry.at
+    }
+
+    private mutating func finish(_ id: String, sequence: UInt64) {
+        finished.append((id, sequence))
+        while finished.count > maximumFinished, let oldest = finished.popFirst() {
+            if let index = jobs.index(forKey: oldest.id), jobs.values[index].sequence == oldest.sequence,
+                jobs.values[index].state.isFinished
+            {
+                jobs.remove(at: index)
+            }
+        }
+        // Retention dropped entries from `jobs`; drop their acceptance entries once they dominate.
+        if acceptanceOrder.count > 2 * jobs.count + 1024 {
+            acceptanceOrder.removeAll { jobs[$0.id]?.sequence != $0.sequence }
+        }
+    }
+}
+
+/// A queued job waiting for its time, ordered by time then acceptance.
+private struct WaitingEntry: Comparable {
+    var at: Int64
+    var sequence: UInt64
+    var id: String
+
+    static func < (left: WaitingEntry, right: WaitingEntry) -> Bool {
+        (left.at, left.sequence) < (right.at, right.sequence)
+    }
+}

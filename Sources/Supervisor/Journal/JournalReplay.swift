@@ -1,0 +1,30 @@
+/// Rebuilds the job table from the journal's events, through the same `JobStore.apply` the live supervisor uses.
+enum JournalReplay {
+    /// The store the events describe, plus a line per event that did not apply. A job that was running when
+    /// the supervisor stopped keeps that attempt counted and is queued again (see `Job.interrupt`: one grace
+    /// attempt, so a job that kills the supervisor cannot loop forever).
+    static func rebuild(_ events: [JobEvent], maximumFinished: Int, now: Int64) -> (store: JobStore, problems: [String]) {
+        // Retention applies after replay: events may still refer to jobs that later finished.
+        var store = JobStore(maximumFinished: .max)
+        var problems: [String] = []
+        for event in events {
+            do throws(InvalidTransition) {
+                try store.apply(event)
+            } catch {
+                problems.append("record \(event.summary) does not apply: \(error)")
+            }
+        }
+        for job in store.jobsInAcceptanceOrder where job.state == .running {
+            _ = try? store.apply(
+                .interrupted(
+                    id: job.id, attempt: job.attempts, error: "supervisor stopped during attempt \(job.attempts)", at: now))
+        }
+        // Filed again in acceptance order, as the live store would hold them: queued jobs (interrupted ones too)
+        // run in that order, and retention keeps the newest finished jobs.
+        var rebuilt = JobStore(maximumFinished: maximumFinished)
+        for job in store.jobsInAcceptanceOrder.sorted(by: { $0.sequence < $1.sequence }) {
+            _ = try? rebuilt.apply(.snapshot(job))
+        }
+        return (rebuilt, problems)
+    }
+}

@@ -1,0 +1,50 @@
+import IPC
+import System
+
+/// SIGHUP: re-read the configuration and apply what can change while running.
+extension Supervisor {
+    /// Re-reads the config (file, environment and flags as at start). A bad file is logged and changes nothing;
+    /// listen address, data dir and journal.fsync need a restart.
+    func reloadConfiguration() {
+        guard !pool.draining else { return }
+        var next: Config
+        do throws(ConfigError) {
+            (next, _) = try Config.load(
+                arguments: launchArguments, environment: launchEnvironment, readFile: Config.readFileFromDisk)
+        } catch {
+            logger.error("reload_failed", ["error": .string(error.description)])
+            return
+        }
+        let nextWorkerPath = next.workerPath ?? Config.defaultWorkerPath()
+        guard Posix.isExecutable(nextWorkerPath) else {
+            logger.error("reload_failed", ["error": .string("worker executable \(nextWorkerPath) is not executable")])
+            return
+        }
+        var ignored: [String] = []
+        if next.listen != config.listen { ignored.append("listen") }
+        if next.dataDir != config.dataDir { ignored.append("data_dir") }
+        if next.journalFsync != config.journalFsync { ignored.append("journal.fsync") }
+        (next.listen, next.dataDir, next.journalFsync) = (config.listen, config.dataDir, config.journalFsync)
+
+        let workerSettingsChanged =
+            next.workerCommandLine != config.workerCommandLine || next.programEnvironment != config.programEnvironment
+            || nextWorkerPath != workerPath
+        config = next
+        workerPath = nextWorkerPath
+        backoff = Backoff(config: next)
+        logger.level = next.logLevel
+        ledger.setMaximumFinished(next.retentionMaxFinished)
+        server?.settings = next.httpSettings
+        pool.settings = next.poolSettings
+        if workerSettingsChanged {
+            perform(pool.recycleAll(reason: "config reloaded with new worker settings"))
+        }
+        perform(pool.setTarget(next.workers))
+        logger.info(
+            "config_reloaded",
+            [
+                "workers": .int(pool.target), "workers_replaced": .bool(workerSettingsChanged),
+                "ignored_until_restart": .string(ignored.joined(separator: ", ")),
+            ])
+    }
+}

@@ -1,0 +1,5 @@
+/// What this build is.
+enum BuildInfo {
+    /// The release version, "MAJOR.MINOR.PATCH".
+    static let version = "0.9.0"
+}

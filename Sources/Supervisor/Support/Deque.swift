@@ -1,0 +1,30 @@
+/// A FIFO queue over an array with a moving head: O(1) amortized push and pop, compacted as it drains.
+struct Deque<Element> {
+    private var storage: [Element] = []
+    private var head = 0
+
+    /// Number of elements.
+    var count: Int { storage.count - head }
+    /// Whether it holds nothing.
+    var isEmpty: Bool { head == storage.count }
+
+    /// Adds at the back.
+    mutating func append(_ element: Element) {
+        storage.append(element)
+    }
+
+    /// Removes from the front.
+    mutating func popFirst() -> Element? {
+        guard head < storage.count else { return nil }
+        let element = storage[head]
+        head += 1
+        if head == storage.count {
+            storage.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && head * 2 >= storage.count {
+            storage.removeSubrange(0..<head)
+            head = 0
+        }
+        return element
+    }
+}

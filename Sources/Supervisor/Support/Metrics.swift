@@ -1,0 +1,182 @@
+/// Counters, gauges and histograms for `GET /metrics`, in the Prometheus text exposition format (0.0.4).
+///
+/// Owned by the loop thread like all other state: plain integers, no atomics. One instance, shared by reference
+/// between the job ledger, the worker pool and the HTTP server.
+final class Metrics {
+    /// Why `POST /enqueue` refused a job.
+    enum Rejection: String, CaseIterable {
+        case invalid, conflict
+        case queueFull = "queue_full"
+        case draining
+    }
+
+
+    /// The `route` label of `prefork_http_requests_total`: the API's routes with ids left out, so the label
+    /// set stays small.
+    enum Route: Int, CaseIterable {
+        case enqueue, jobs, job, healthz, readyz, workers, metrics, other
+
+        /// The route a raw request path belongs to.
+        init(path: String) {
+            switch path {
+            case "/enqueue": self = .enqueue
+            case "/jobs": self = .jobs
+            case "/healthz": self = .healthz
+            case "/readyz": self = .readyz
+            case "/workers": self = .workers
+            case "/metrics": self = .metrics
+            case _ where path.hasPrefix("/jobs/"): self = .job
+            default: self = .other
+            }
+        }
+
+        /// The label value.
+        var label: String {
+            switch self {
+            case .enqueue: "/enqueue"
+            case .jobs: "/jobs"
+            case .job: "/jobs/{id}"
+            case .healthz: "/healthz"
+            case .readyz: "/readyz"
+            case .workers: "/workers"
+            case .metrics: "/metrics"
+            case .other: "other"
+            }
+        }
+    }
+
+    /// A cumulative histogram with fixed buckets (seconds).
+    struct Histogram {
+        /// Upper bounds, seconds.
+        static let bounds: [Double] = [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300]
+        /// Observations per bucket (not cumulative; summed when written).
+        var counts = [Int](repeating: 0, count: bounds.count + 1)
+        /// Sum of observations.
+        var sum = 0.0
+
+        /// Records one value.
+        mutating func observe(_ seconds: Double) {
+            let index = Self.bounds.firstIndex { seconds <= $0 } ?? Self.bounds.count
+            counts[index] += 1
+            sum += seconds
+        }
+    }
+
+    /// The attempt outcomes `prefork_attempts_total` counts (an attempt cut short by a cancel is not counted).
+    static let countedOutcomes: [AttemptOutcome] = [.ok, .error, .crash, .timeout, .protocol, .interrupted]
+
+    private(set) var accepted = 0
+    private(set) var rejected: [Rejection: Int] = [:]
+    private(set) var finished: [JobState: Int] = [:]
+    private(set) var retried = 0
+    private(set) var attempts: [AttemptOutcome: Int] = [:]
+    private(set) var restarts: [RestartCause: Int] = [:]
+    /// Responses per route (indexed by `Route.rawValue`), each a short list of statuses seen and their counts:
+    /// counted on every request, where a dictionary keyed by route and status cost two hashes and key compares.
+    private(set) var requests = [[(status: Int, count: Int)]](repeating: [], count: Route.allCases.count)
+    /// Seconds each attempt ran (dispatch to result or death).
+    var runTime = Histogram()
+    /// Seconds first attempts waited between acceptance and dispatch.
+    var queueWait = Histogram()
+    /// Seconds each background fdatasync of the journal took (`journal.fsync = "batch"`).
+    var journalSync = Histogram()
+
+    /// Counts an accepted job.
+    func jobAccepted() { accepted += 1 }
+    /// Counts a refused enqueue.
+    func jobRejected(_ reason: Rejection) { rejected[reason, default: 0] += 1 }
+    /// Counts a job that reached a final state.
+    func jobFinished(_ state: JobState) { finished[state, default: 0] += 1 }
+    /// Counts a retry scheduled after a failed attempt.
+    func jobRetried() { retried += 1 }
+    /// Counts an attempt's outcome.
+    func attemptEnded(_ outcome: AttemptOutcome) { attempts[outcome, default: 0] += 1 }
+    /// Counts a respawn.
+    func workerRestarted(_ cause: RestartCause) { restarts[cause, default: 0] += 1 }
+    /// Counts an HTTP response by route and status.
+    func requestServed(route: Route, status: Int) {
+        if let index = requests[route.rawValue].firstIndex(where: { $0.status == status }) {
+            requests[route.rawValue][index].count += 1
+        } else {
+            requests[route.rawValue].append((status, 1))
+        }
+    }
+
+    /// Values read from the supervisor at scrape time.
+    struct Gauges {
+        var queued: Int
+        var running: Int
+        var liveWorkers: Int
+        var targetWorkers: Int
+        var draining: Bool
+        var retainedJobs: Int
+        var journalBytes: Int
+    }
+
+    /// The whole exposition.
+    func exposition(_ gauges: Gauges) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(8192)
+        counter(&out, "prefork_jobs_accepted_total", "Jobs accepted by POST /enqueue.", [("", accepted)])
+        counter(
+            &out, "prefork_jobs_rejected_total", "Enqueues refused, by reason.",
+            Rejection.allCases.map { ("reason=\"\($0.rawValue)\"", rejected[$0] ?? 0) })
+        counter(
+            &out, "prefork_jobs_total", "Jobs that reached a final state, by state.",
+            [JobState.done, .failed, .canceled].map { ("state=\"\($0.rawValue)\"", finished[$0] ?? 0) })
+        counter(&out, "prefork_jobs_retried_total", "Retries scheduled after a failed attempt.", [("", retried)])
+        counter(
+            &out, "prefork_attempts_total", "Attempts by outcome.",
+            Self.countedOutcomes.map { ("outcome=\"\($0.rawValue)\"", attempts[$0] ?? 0) })
+        counter(
+            &out, "prefork_worker_restarts_total", "Worker respawns by cause.",
+            RestartCause.allCases.map { ("cause=\"\($0.rawValue)\"", restarts[$0] ?? 0) })
+        var requestSamples: [(String, Int)] = []
+        for route in Route.allCases.sorted(by: { $0.label < $1.label }) {
+            for (status, count) in requests[route.rawValue].sorted(by: { $0.status < $1.status }) {
+                requestSamples.append(("route=\"\(route.label)\",status=\"\(status)\"", count))
+            }
+        }
+        counter(&out, "prefork_http_requests_total", "HTTP responses by route and status.", requestSamples)
+        gauge(&out, "prefork_queue_depth", "Jobs queued (runnable or waiting for a retry).", gauges.queued)
+        gauge(&out, "prefork_jobs_running", "Jobs running in a worker.", gauges.running)
+        gauge(&out, "prefork_workers_live", "Workers alive and serving.", gauges.liveWorkers)
+        gauge(&out, "prefork_workers_target", "Workers wanted.", gauges.targetWorkers)
+        gauge(&out, "prefork_draining", "1 while shutting down.", gauges.draining ? 1 : 0)
+        gauge(&out, "prefork_jobs_retained", "Jobs held in memory (all states).", gauges.retainedJobs)
+        gauge(&out, "prefork_journal_bytes", "Size of the journal file.", gauges.journalBytes)
+        histogram(&out, "prefork_job_run_seconds", "Time each attempt ran.", runTime)
+        histogram(&out, "prefork_queue_wait_seconds", "Time from acceptance to the first attempt.", queueWait)
+        histogram(
+            &out, "prefork_journal_fsync_seconds", "Time each background fdatasync of the journal took.", journalSync)
+        return out
+    }
+
+    private func header(_ out: inout [UInt8], _ name: String, _ help: String, _ type: String) {
+        out.append(contentsOf: "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n".utf8)
+    }
+
+    private func counter(_ out: inout [UInt8], _ name: String, _ help: String, _ samples: [(String, Int)]) {
+        header(&out, name, help, "counter")
+        for (labels, value) in samples {
+            out.append(contentsOf: (labels.isEmpty ? "\(name) \(value)\n" : "\(name){\(labels)} \(value)\n").utf8)
+        }
+    }
+
+    private func gauge(_ out: inout [UInt8], _ name: String, _ help: String, _ value: Int) {
+        header(&out, name, help, "gauge")
+        out.append(contentsOf: "\(name) \(value)\n".utf8)
+    }
+
+    private func histogram(_ out: inout [UInt8], _ name: String, _ help: String, _ histogram: Histogram) {
+        header(&out, name, help, "histogram")
+        var cumulative = 0
+        for (index, bound) in Histogram.bounds.enumerated() {
+            cumulative += histogram.counts[index]
+            out.append(contentsOf: "\(name)_bucket{le=\"\(bound)\"} \(cumulative)\n".utf8)
+        }
+        cumulative += histogram.counts[Histogram.bounds.count]
+        out.append(contentsOf: "\(name)_bucket{le=\"+Inf\"} \(cumulative)\n".utf8)
+        out.append(contentsOf: "\(name)_sum \(histogram.sum)\n\(name)_count \(cumulative)\n".utf8)
+    }
+}
