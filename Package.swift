@@ -21,6 +21,8 @@ let package = Package(
         .target(name: "PreforkWorker", dependencies: ["IPC", "System"], swiftSettings: crossModule),
         .executableTarget(name: "Worker", dependencies: ["IPC", "System", "PreforkWorker"]),
         .testTarget(name: "IPCTests", dependencies: ["IPC"]),
+        .testTarget(name: "PreforkWorkerTests", dependencies: ["PreforkWorker", "IPC", "System"]),
+        .testTarget(name: "WorkerTests", dependencies: ["Worker", "PreforkWorker", "IPC", "System"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "IPC", "System"]),
         .testTarget(name: "IntegrationTests", dependencies: []),
     ],

@@ -190,6 +190,11 @@ int c_send_unix_datagram(const char *path, const void *bytes, size_t length) {
 #include <sys/prctl.h>
 int c_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0); }
 int c_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0, 0, 0); }
+int c_is_child_subreaper(void) {
+    int value = 0;
+    if (prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&value, 0, 0, 0) != 0) return -1;
+    return value != 0;
+}
 
 #include <sys/syscall.h>
 #ifndef CLOSE_RANGE_CLOEXEC

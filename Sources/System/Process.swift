@@ -102,6 +102,9 @@ public enum Process {
         _ = try blockingCall("prctl(PR_SET_CHILD_SUBREAPER)") { c_set_child_subreaper() }
     }
 
+    /// Whether this process is a child subreaper (orphaned descendants come to it).
+    public static var isSubreaper: Bool { c_is_child_subreaper() == 1 }
+
     /// The direct children of `pid` (from /proc/PID/task/*/children), zombies included.
     public static func children(of pid: pid_t) -> [pid_t] {
         guard let tasks = try? Posix.listDirectory("/proc/\(pid)/task") else { return [] }

@@ -125,7 +125,8 @@ struct ChildProcess {
         let status = ended!
         reaped = status
         Process.killGroup(pid, SIGKILL)
-        Self.endOrphans()
+        // Only a subreaper (the worker) receives the orphans, and then every child it has is one.
+        if Process.isSubreaper { Self.endOrphans() }
         closeInput()
         closeOutput()
         closeErrorOutput()

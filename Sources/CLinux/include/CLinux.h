@@ -52,6 +52,9 @@ int c_execvpe(const char *file, char *const argv[], char *const envp[]);
 /// pidfd_open(2): a descriptor that polls readable once the process has exited; -1 with errno on failure.
 int c_pidfd_open(pid_t pid);
 
+/// prctl(PR_GET_CHILD_SUBREAPER): 1 when this process is a child subreaper, 0 when not, -1 on error.
+int c_is_child_subreaper(void);
+
 /// prctl(PR_SET_CHILD_SUBREAPER, 1).
 int c_set_child_subreaper(void);
 

@@ -101,7 +101,7 @@ extension WorkerPool {
         if let required = settings.builtInWorkerVersion, ready.version.hasPrefix("prefork-worker "),
             ready.version != required
         {
-            return "worker is \(ready.version) but this supervisor needs \(required) (install matching binaries)"
+            return "worker version \(ready.version) does not match this supervisor (\(required)); install matching binaries"
         }
         return nil
     }
