@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prefork benchmark suite (issue 5). Run through bench/run, which installs wrk and nginx and builds release.
+"""Prefork benchmark suite. Run through bench/run, which installs wrk and nginx and builds release.
 
 Usage: suite.py BIN_DIR DURATION_SECONDS OUTPUT_MD
 Every Prefork instance gets a fresh temp data dir and port 0; every process started here is killed at exit.

@@ -1,5 +1,5 @@
 extension Job {
-    /// Appends the job record as the API shows it (ARCHITECTURE.md, "Job record").
+    /// Appends the job record as the API shows it (README, "API").
     func appendJSON(to buffer: inout [UInt8]) {
         buffer.appendASCII("{\"id\":")
         buffer.appendJSONString(id)
