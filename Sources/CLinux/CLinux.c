@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stddef.h>
 #include <string.h>
@@ -80,10 +81,77 @@ int c_wait_status(int status, int *code) {
     return -1;
 }
 
+#include <sys/prctl.h>
+
+// fork and exec with PR_SET_PDEATHSIG set in the child before exec, which posix_spawn cannot do. Only
+// async-signal-safe calls run in the child; exec errors come back through a close-on-exec pipe.
+static int spawn_killed_with_parent(pid_t *pid, const char *path, char *const argv[], char *const envp[],
+                                    const int *fd_map, int fd_map_count, int new_process_group, int search_path,
+                                    const char *cwd) {
+    int error_pipe[2];
+    if (pipe2(error_pipe, O_CLOEXEC) != 0) return errno;
+    sigset_t all, previous, empty;
+    sigfillset(&all);
+    sigemptyset(&empty);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        int error = 0;
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0) { error = errno; goto failed; }
+        if (getppid() != parent) _exit(127);  // the parent died before the death signal was armed
+        if (new_process_group && setpgid(0, 0) != 0) { error = errno; goto failed; }
+        for (int i = 0; i < fd_map_count; i++) {
+            int source = fd_map[2 * i], target = fd_map[2 * i + 1];
+            if (source == target) {
+                int fd_flags = fcntl(target, F_GETFD);
+                if (fd_flags < 0 || fcntl(target, F_SETFD, fd_flags & ~FD_CLOEXEC) != 0) { error = errno; goto failed; }
+            } else if (dup2(source, target) < 0) {
+                error = errno;
+                goto failed;
+            }
+        }
+        for (int signal_number = 1; signal_number < NSIG; signal_number++) {
+            if (signal_number != SIGKILL && signal_number != SIGSTOP) signal(signal_number, SIG_DFL);
+        }
+        sigprocmask(SIG_SETMASK, &empty, NULL);
+        if (cwd != NULL && chdir(cwd) != 0) { error = errno; goto failed; }
+        if (search_path) execvpe(path, argv, envp); else execve(path, argv, envp);
+        error = errno;
+    failed:
+        (void)!write(error_pipe[1], &error, sizeof error);
+        _exit(127);
+    }
+    int fork_error = child < 0 ? errno : 0;
+    pthread_sigmask(SIG_SETMASK, &previous, NULL);
+    close(error_pipe[1]);
+    if (fork_error != 0) {
+        close(error_pipe[0]);
+        return fork_error;
+    }
+    int exec_error = 0;
+    ssize_t got;
+    do {
+        got = read(error_pipe[0], &exec_error, sizeof exec_error);
+    } while (got < 0 && errno == EINTR);
+    close(error_pipe[0]);
+    if (got == (ssize_t)sizeof exec_error) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+        return exec_error != 0 ? exec_error : ENOEXEC;
+    }
+    *pid = child;
+    return 0;
+}
+
 int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
             const int *fd_map, int fd_map_count, int flags_in, const char *cwd) {
     int new_process_group = flags_in & 1;
     int search_path = flags_in & 2;
+    if (flags_in & 4) {
+        return spawn_killed_with_parent(pid, path, argv, envp, fd_map, fd_map_count, new_process_group,
+                                        search_path, cwd);
+    }
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attr;
     int rc = posix_spawn_file_actions_init(&actions);
@@ -187,7 +255,6 @@ int c_send_unix_datagram(const char *path, const void *bytes, size_t length) {
     return error;
 }
 
-#include <sys/prctl.h>
 int c_set_parent_death_signal(int signal) { return prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0); }
 int c_set_child_subreaper(void) { return prctl(PR_SET_CHILD_SUBREAPER, 1UL, 0, 0, 0); }
 int c_is_child_subreaper(void) {

@@ -33,8 +33,9 @@ extension Supervisor {
         workerPath = nextWorkerPath
         backoff = Backoff(config: next)
         logger.level = next.logLevel
-        ledger.setMaximumFinished(next.retentionMaxFinished)
-        server?.settings = next.httpSettings
+        ledger.setRetention(
+            maximumFinished: next.retentionMaxFinished, maximumResultBytes: next.retentionMaxResultBytes)
+        server?.settings = clampedHTTPSettings(next)
         pool.settings = next.poolSettings
         if workerSettingsChanged {
             perform(pool.recycleAll(reason: "config reloaded with new worker settings"))

@@ -46,6 +46,8 @@ final class Supervisor {
     var wakeUpAt: Int64?
     /// Read buffer for the workers' pipes (results, stdout, stderr), reused by every read.
     var pipeBuffer = [UInt8](repeating: 0, count: 65536)
+    /// How processes that jobs start are contained (set in `run`).
+    private(set) var containment: Containment?
     /// What the journal held at start, until `run` has replayed it.
     private var recovery: JournalFile.Recovery?
     /// The loop exits when this is set.
@@ -71,8 +73,9 @@ final class Supervisor {
         self.loop = try EventLoop(clock: clock)
         self.journal = journal
         self.ledger = JobLedger(
-            store: JobStore(maximumFinished: config.retentionMaxFinished), log: journal, metrics: metrics,
-            logger: logger)
+            store: JobStore(
+                maximumFinished: config.retentionMaxFinished, maximumResultBytes: config.retentionMaxResultBytes),
+            log: journal, metrics: metrics, logger: logger)
         self.pool = WorkerPool(target: config.workers, settings: config.poolSettings, clock: clock)
         self.backoff = Backoff(config: config)
         self.workerPath = workerPath
@@ -86,8 +89,13 @@ final class Supervisor {
         let signalToken = try loop.register(signalFD, events: Epoll.readable) { [unowned self] _ in
             handleSignals(signalFD)
         }
+        let containment = Containment.start { [logger] path, processes in
+            logger.warn("stale_cgroup_emptied", ["path": .string(path), "processes_killed": .int(processes)])
+        }
+        self.containment = containment
+        raiseDescriptorLimit()
         let server = try HTTPServer(
-            address: listenAddress, settings: config.httpSettings, loop: loop, clock: clock, logger: logger,
+            address: listenAddress, settings: clampedHTTPSettings(config), loop: loop, clock: clock, logger: logger,
             metrics: metrics, responder: self, gate: journal)
         self.server = server
         logger.announce(
@@ -95,6 +103,7 @@ final class Supervisor {
             [
                 "addr": .string(server.boundAddress.description), "workers": .int(pool.target),
                 "queue_size": .int(config.queueSize), "pid": .int(Process.id), "version": .string(BuildInfo.version),
+                "containment": .string(containment.mode.name),
             ])
         // Bound first so the first log line names the address; no request is read before the jobs are back.
         try restoreJobs()
@@ -111,11 +120,40 @@ final class Supervisor {
             journalFailed(error)
         }
         server.close()
+        endStrays()
+        containment.shutDown()
         journal.close()
         loop.unregister(signalFD, token: signalToken)
         signalFD.close()
         logger.info("shutdown_complete", ["queued_jobs_left": .int(ledger.store.queuedCount)])
         return 0
+    }
+
+    /// Raises the soft limit on open descriptors to the hard one (a default of 1024 is common).
+    private func raiseDescriptorLimit() {
+        let (soft, hard) = Process.openFileLimit()
+        let raised = Process.raiseOpenFileLimit(to: hard)
+        if raised != soft { logger.info("descriptor_limit_raised", ["from": .int(soft), "to": .int(raised)]) }
+    }
+
+    /// The HTTP settings with `http.max_connections` clamped to what the descriptor limit leaves once the workers'
+    /// pipes, the journal and spares are counted, so clients can never starve a worker respawn. Logs a clamp.
+    func clampedHTTPSettings(_ config: Config) -> HTTPServer.Settings {
+        var settings = config.httpSettings
+        let limit = Process.openFileLimit().soft
+        // Per worker: 4 pipe ends and a pidfd-free margin; plus the journal, lock, syncer, epoll, signalfd, spare.
+        let reserved = 64 + 8 * max(config.workers, pool.target)
+        let allowed = max(1, limit - reserved)
+        if settings.maximumConnections > allowed {
+            logger.warn(
+                "max_connections_clamped",
+                [
+                    "configured": .int(settings.maximumConnections), "effective": .int(allowed),
+                    "open_files_limit": .int(limit), "reserved_for_workers_and_journal": .int(reserved),
+                ])
+            settings.maximumConnections = allowed
+        }
+        return settings
     }
 
     /// Work batched per iteration: write this iteration's events (a background sync makes them durable, one for
@@ -136,22 +174,31 @@ final class Supervisor {
     private func restoreJobs() throws(SystemError) {
         guard let recovery else { return }
         self.recovery = nil
-        if let damage = recovery.damage {
+        let scan = recovery.scan
+        if let torn = scan.tornTail {
             logger.warn(
                 "journal_truncated",
+                ["reason": .string(torn.reason), "offset": .int(torn.offset), "dropped_bytes": .int(torn.length)])
+        }
+        for damage in scan.damage {
+            logger.error(
+                "journal_damaged",
                 [
-                    "reason": .string(damage), "offset": .int(recovery.damageOffset),
-                    "dropped_bytes": .int(recovery.droppedBytes),
+                    "reason": .string(damage.reason), "offset": .int(damage.offset), "bytes": .int(damage.length),
+                    "job_before": .optional(damage.jobBefore), "job_after": .optional(damage.jobAfter),
+                    "kept_as": .optional(recovery.keptAside),
                 ])
         }
+        if scan.format == .legacy { logger.info("journal_upgraded", ["path": .string(journal.path), "from": "1", "to": "2"]) }
         let (store, problems) = JournalReplay.rebuild(
-            recovery.events, maximumFinished: config.retentionMaxFinished, now: clock.wallMilliseconds())
+            scan.events, maximumFinished: config.retentionMaxFinished,
+            maximumResultBytes: config.retentionMaxResultBytes, now: clock.wallMilliseconds())
         for problem in problems { logger.warn("journal_record_skipped", ["problem": .string(problem)]) }
         ledger.restore(store)
         logger.info(
             "journal_replayed",
             [
-                "path": .string(journal.path), "records": .int(recovery.events.count), "jobs": .int(store.jobs.count),
+                "path": .string(journal.path), "records": .int(scan.events.count), "jobs": .int(store.jobs.count),
                 "queued": .int(store.queuedCount),
             ])
         try journal.compactNow(jobsInAcceptanceOrder: store.jobsInAcceptanceOrder)
@@ -202,13 +249,35 @@ final class Supervisor {
 
     /// Reaps every exited child (`waitpid(-1, WNOHANG)` until none) and settles its slot.
     private func reapChildren() {
+        var workerDied = false
         while let (pid, status) = Process.reapAny() {
-            if !workerExited(pid: pid, status: status) {
-                logger.debug("reaped_unknown_child", ["pid": .int(pid), "status": .string(status.description)])
+            if workerExited(pid: pid, status: status) {
+                workerDied = true
+            } else {
+                logger.debug("reaped_stray", ["pid": .int(pid), "status": .string(status.description)])
             }
         }
+        // A dead worker's orphans were reparented to us (a subreaper): kill them.
+        if workerDied { killStrays() }
         manageWorkers()
         finishShutdownIfIdle()
+    }
+
+    /// Kills every child that is not a worker: what dead workers left behind.
+    private func killStrays() {
+        let workers = Set(pool.slots.compactMap { $0.state.child?.pid })
+        let killed = containment?.killStrays(workers: workers) ?? 0
+        if killed > 0 { logger.warn("strays_killed", ["processes": .int(killed)]) }
+    }
+
+    /// At exit, with every worker gone: kill and reap whatever they left, so no process outlives the supervisor.
+    private func endStrays() {
+        for _ in 0..<100 {
+            killStrays()
+            while Process.reapAny() != nil {}
+            if Process.children(of: Process.id).isEmpty { return }
+            Time.sleep(milliseconds: 10)
+        }
     }
 
     /// Spawns workers until the target is met.

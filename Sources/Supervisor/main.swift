@@ -11,6 +11,7 @@ func fail(_ message: String, code: Int32) -> Never {
 
 let environment = Posix.environmentDictionary()
 let arguments = Array(CommandLine.arguments.dropFirst())
+if let status = Commands.run(arguments, environment: environment) { Process.exit(status) }
 let config: Config
 let options: LaunchOptions
 do throws(ConfigError) {
@@ -22,10 +23,15 @@ if options.showHelp {
     print(Config.helpText)
     Process.exit(0)
 }
+if options.showVersion {
+    print("prefork \(BuildInfo.version) (commit \(BuildInfo.commit))")
+    Process.exit(0)
+}
 if options.checkConfig {
     print(config.effectiveJSON.serialized(pretty: true))
     Process.exit(0)
 }
+if options.checkJournal { Process.exit(JournalCheck.run(dataDirectory: config.dataDir)) }
 guard let address = config.listenAddress else {
     fail("configuration error: listen must be IP:PORT, got \"\(config.listen)\"", code: 2)
 }
@@ -40,7 +46,7 @@ let metrics = Metrics()
 let logger = Logger(level: config.logLevel)
 let opened: JournalFile.Opened
 do throws(JournalFile.OpenError) {
-    opened = try JournalFile.open(directory: config.dataDir)
+    opened = try JournalFile.open(directory: config.dataDir, now: SystemClock().wallMilliseconds())
 } catch {
     fail(error.description, code: 2)
 }

@@ -47,6 +47,11 @@ public enum Posix {
         _ = try blockingCall("rename(\(from), \(to))") { Glibc.rename(from, to) }
     }
 
+    /// link(2): a second name for a file (it keeps the file's content when the first name is replaced).
+    public static func link(_ existing: String, _ new: String) throws(SystemError) {
+        _ = try blockingCall("link(\(existing), \(new))") { Glibc.link(existing, new) }
+    }
+
     /// unlink(2); a file already gone is not an error.
     public static func unlink(_ path: String) throws(SystemError) {
         if Glibc.unlink(path) == -1 && errno != ENOENT { throw SystemError(call: "unlink(\(path))") }
@@ -62,6 +67,11 @@ public enum Posix {
     /// access(2) with X_OK: whether `path` names a file this process may execute.
     public static func isExecutable(_ path: String) -> Bool {
         Glibc.access(path, X_OK) == 0 && !isDirectory(path)
+    }
+
+    /// access(2) with W_OK: whether this process may write to `path`.
+    public static func isWritable(_ path: String) -> Bool {
+        Glibc.access(path, W_OK) == 0
     }
 
     /// Whether `path` names a directory (following links).

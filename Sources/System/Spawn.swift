@@ -12,12 +12,19 @@ public enum Spawn {
         public var searchPath = false
         /// Working directory of the child; nil keeps ours.
         public var workingDirectory: String?
+        /// The child gets SIGKILL when this process dies (PR_SET_PDEATHSIG). Done with fork and exec in C, which
+        /// is safe only in a single-threaded process (the worker); the supervisor never asks for it.
+        public var killedWithParent = false
 
         /// The defaults: our process group, no PATH lookup, our working directory.
-        public init(newProcessGroup: Bool = false, searchPath: Bool = false, workingDirectory: String? = nil) {
+        public init(
+            newProcessGroup: Bool = false, searchPath: Bool = false, workingDirectory: String? = nil,
+            killedWithParent: Bool = false
+        ) {
             self.newProcessGroup = newProcessGroup
             self.searchPath = searchPath
             self.workingDirectory = workingDirectory
+            self.killedWithParent = killedWithParent
         }
     }
 
@@ -50,6 +57,7 @@ public enum Spawn {
         var flags: CInt = 0
         if options.newProcessGroup { flags |= 1 }
         if options.searchPath { flags |= 2 }
+        if options.killedWithParent { flags |= 4 }
         var pid: pid_t = 0
         let code = argvPointers.withUnsafeMutableBufferPointer { argvBuffer in
             envpPointers.withUnsafeMutableBufferPointer { envpBuffer in

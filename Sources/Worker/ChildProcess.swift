@@ -56,7 +56,7 @@ struct ChildProcess {
             for end in [stdin.write, stdout.read, stderr.read] { try end.setNonBlocking() }
             let pid = try Spawn.spawn(
                 arguments: arguments, environment: environment, descriptors: childEnds,
-                options: Spawn.Options(newProcessGroup: true, searchPath: true))
+                options: Spawn.Options(newProcessGroup: true, searchPath: true, killedWithParent: true))
             return ChildProcess(pid: pid, input: stdin.write, output: stdout.read, errorOutput: stderr.read)
         } catch {
             created.filter { !childEnds.contains($0) }.forEach { $0.close() }
@@ -115,7 +115,7 @@ struct ChildProcess {
     /// Reaps the command (killing it first if it still runs), then kills and reaps everything it started,
     /// closes the pipes and returns how the command ended.
     @discardableResult
-    mutating func finish() -> TerminationStatus {
+    mutating func finish(cgroup: String? = nil) -> TerminationStatus {
         var ended = reaped ?? Process.tryWait(pid)
         if ended == nil {
             Process.killGroup(pid, SIGKILL)
@@ -125,7 +125,9 @@ struct ChildProcess {
         let status = ended!
         reaped = status
         Process.killGroup(pid, SIGKILL)
-        // Only a subreaper (the worker) receives the orphans, and then every child it has is one.
+        // In a cgroup of its own, the worker kills every other process in it (even ones that escaped every
+        // process group); as a subreaper it receives the orphans, and then every child it has is one.
+        if let cgroup { Self.killOthers(inCgroup: cgroup) }
         if Process.isSubreaper { Self.endOrphans() }
         closeInput()
         closeOutput()
@@ -133,6 +135,14 @@ struct ChildProcess {
         exitNotice?.close()
         exitNotice = nil
         return status
+    }
+
+    /// SIGKILLs every process in the cgroup but this one.
+    static func killOthers(inCgroup cgroup: String) {
+        let me = Process.id
+        for field in ((try? Posix.readFile(cgroup + "/cgroup.procs")) ?? []).split(separator: UInt8(ascii: "\n")) {
+            if let pid = Int32(String(decoding: field, as: UTF8.self)), pid != me { Process.kill(pid, SIGKILL) }
+        }
     }
 
     /// Kills and reaps every child the worker still has: orphans the command left (reparented to the worker,

@@ -14,12 +14,15 @@ struct ExecHandler: JobHandler {
 
     /// Program (looked up in PATH) and arguments.
     let command: [String]
+    /// The worker's own cgroup, if it has one: at the end of each attempt every other process in it is killed.
+    let cgroup: String?
     private let inheritedEnvironment: [String]
 
     /// Creates a handler for `command`; the command gets the worker's environment as it is now.
-    init(command: [String]) {
+    init(command: [String], cgroup: String? = nil) {
         precondition(!command.isEmpty, "the exec handler needs a command (WorkerCommandLine checks)")
         self.command = command
+        self.cgroup = cgroup
         let replaced = Self.jobVariables.map { $0 + "=" }
         inheritedEnvironment = Posix.environment().filter { entry in !replaced.contains { entry.hasPrefix($0) } }
     }
@@ -39,10 +42,10 @@ struct ExecHandler: JobHandler {
                 payload: job.payload, outputLimit: job.maximumOutputBytes, errorTailLimit: Self.errorTailBytes)
         } catch {
             // Cannot talk to it any more: stop it rather than wait for a command that may block on a pipe.
-            child.finish()
+            child.finish(cgroup: cgroup)
             throw JobFailure("lost the pipes of \(command[0]): \(error)")
         }
-        let status = child.finish()
+        let status = child.finish(cgroup: cgroup)
         return try Self.outcome(of: status, output)
     }
 

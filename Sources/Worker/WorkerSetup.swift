@@ -20,6 +20,15 @@ enum WorkerSetup {
         }
         // Anything else inherited is kept from what the worker starts: commands get only their own 0/1/2.
         Process.closeOnExecFrom(5)
+        // Into the worker's own cgroup first, so everything it (or the program it becomes) starts is in it and
+        // can be killed as a whole. Without it, the subreaper and process groups still contain most things.
+        if let cgroup = line.cgroup {
+            do {
+                try Posix.writeFile(cgroup + "/cgroup.procs", Array("0\n".utf8))
+            } catch {
+                PreforkWorker.standardError("prefork-worker: cannot join cgroup \(cgroup): \(error)")
+            }
+        }
         // The exec handler's commands run in process groups of their own; whatever they leave behind
         // (background children, setsid daemons) is reparented here when they exit, to be killed and reaped at
         // the end of the attempt. A user's program is not made one: it would have to reap such orphans itself.

@@ -30,7 +30,8 @@ switch line.handler {
 case .simulate:
     PreforkWorker.run(SimulateHandler(line), version: "prefork-worker \(PreforkVersion.current)")
 case .exec:
-    PreforkWorker.run(ExecHandler(command: line.command), version: "prefork-worker \(PreforkVersion.current)")
+    PreforkWorker.run(
+        ExecHandler(command: line.command, cgroup: line.cgroup), version: "prefork-worker \(PreforkVersion.current)")
 case .program:
     WorkerSetup.become(line)
 }

@@ -41,7 +41,9 @@ int c_wait_status(int status, int *code);
 
 /// Spawns `path` with posix_spawn: `fd_map` holds pairs (source, target) that are dup2'ed in order; the child
 /// gets an empty signal mask and default dispositions. `flags`: bit 0 its own process group (pgroup 0), bit 1
-/// look `path` up in PATH (posix_spawnp). `cwd` (may be NULL) is its working directory.
+/// look `path` up in PATH (posix_spawnp), bit 2 the child gets SIGKILL when this process dies
+/// (PR_SET_PDEATHSIG; done with fork and exec in C, for single-threaded callers only). `cwd` (may be NULL) is
+/// its working directory.
 /// Returns 0 and the pid, or the errno-style code posix_spawn* returned.
 int c_spawn(pid_t *pid, const char *path, char *const argv[], char *const envp[],
             const int *fd_map, int fd_map_count, int flags, const char *cwd);

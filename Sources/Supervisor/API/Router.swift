@@ -1,33 +1,41 @@
 /// The HTTP API (README, "API"): routing, authorization, and the routes.
 extension Supervisor: HTTPResponder {
-    /// Answers one request. Never throws: every failure is an error response that says what was wrong.
+    /// Refuses a request without the bearer token on its header block alone, before its body is read. The probes
+    /// need no token.
+    func screen(_ head: HTTPRequest) -> HTTPResponse? {
+        guard let token = config.authToken, let segments = head.pathSegments, !Self.isPublic(segments) else {
+            return nil
+        }
+        guard !Self.isAuthorized(head, token: token) else { return nil }
+        return .error(.unauthorized("missing or wrong bearer token (Authorization: Bearer <auth_token>)"))
+    }
+
+    /// Paths that need no token: the health probes.
+    static func isPublic(_ segments: [String]) -> Bool {
+        segments.count == 1 && (segments[0] == "healthz" || segments[0] == "readyz")
+    }
+
+    /// Answers one request (already screened). Never throws: every failure is an error response that says what
+    /// was wrong. HEAD is answered as GET; the server leaves the body out.
     func respond(to request: HTTPRequest) -> HTTPResponse {
         guard let segments = request.pathSegments else {
             return .error(400, "request path has an invalid percent-encoding")
         }
-        let isProbe = segments.count == 1 && (segments[0] == "healthz" || segments[0] == "readyz")
-        if let token = config.authToken, !isProbe, !Self.isAuthorized(request, token: token) {
-            return .error(.unauthorized("missing or wrong bearer token (Authorization: Bearer <auth_token>)"))
-        }
-        switch segments.first {
-        case "enqueue" where segments.count == 1:
-            return request.method == "POST" ? enqueueRoute(request) : methodNotAllowed("POST")
-        case "jobs" where segments.count == 1:
-            return request.method == "GET" ? listJobsRoute(request) : methodNotAllowed("GET")
-        case "jobs" where segments.count == 2:
-            switch request.method {
-            case "GET": return jobRoute(id: segments[1])
-            case "DELETE": return cancelRoute(id: segments[1])
-            default: return methodNotAllowed("GET, DELETE")
-            }
-        case "healthz" where segments.count == 1:
-            return request.method == "GET" ? healthRoute() : methodNotAllowed("GET")
-        case "readyz" where segments.count == 1:
-            return request.method == "GET" ? readinessRoute() : methodNotAllowed("GET")
-        case "workers" where segments.count == 1:
-            return request.method == "GET" ? workersRoute() : methodNotAllowed("GET")
-        case "metrics" where segments.count == 1:
-            return request.method == "GET" ? metricsRoute() : methodNotAllowed("GET")
+        let method = request.method == "HEAD" ? "GET" : request.method
+        switch (segments.first, segments.count, method) {
+        case ("enqueue", 1, "POST"): return enqueueRoute(request)
+        case ("enqueue", 1, _): return methodNotAllowed("POST")
+        case ("jobs", 1, "GET"): return listJobsRoute(request)
+        case ("jobs", 1, _): return methodNotAllowed("GET, HEAD")
+        case ("jobs", 2, "GET"): return jobRoute(id: segments[1])
+        case ("jobs", 2, "DELETE"): return cancelRoute(id: segments[1])
+        case ("jobs", 2, _): return methodNotAllowed("GET, HEAD, DELETE")
+        case ("healthz", 1, "GET"): return healthRoute()
+        case ("readyz", 1, "GET"): return readinessRoute()
+        case ("workers", 1, "GET"): return workersRoute()
+        case ("metrics", 1, "GET"): return metricsRoute()
+        case ("healthz", 1, _), ("readyz", 1, _), ("workers", 1, _), ("metrics", 1, _):
+            return methodNotAllowed("GET, HEAD")
         default:
             return .error(404, "no route for \(request.path)")
         }
@@ -134,6 +142,10 @@ extension Supervisor: HTTPResponder {
         body.appendDecimal(ledger.store.queuedCount)
         body.appendASCII(",\"running\":")
         body.appendDecimal(ledger.store.runningCount)
+        body.appendASCII(",\"version\":")
+        body.appendJSONString(BuildInfo.version)
+        body.appendASCII(",\"containment\":")
+        body.appendJSONString(containment?.mode.name ?? "subreaper")
         body.appendASCII("}\n")
         return .json(200, body)
     }
@@ -142,7 +154,8 @@ extension Supervisor: HTTPResponder {
         let gauges = Metrics.Gauges(
             queued: ledger.store.queuedCount, running: ledger.store.runningCount, liveWorkers: pool.liveWorkerCount,
             targetWorkers: pool.target, draining: pool.draining, retainedJobs: ledger.store.jobs.count,
-            journalBytes: journal.size)
+            journalBytes: journal.size, retainedResultBytes: ledger.store.finishedResultBytes,
+            evictedByCount: ledger.store.evictedByCount, evictedByBytes: ledger.store.evictedByBytes)
         return HTTPResponse(
             status: 200, body: metrics.exposition(gauges), contentType: "text/plain; version=0.0.4; charset=utf-8")
     }

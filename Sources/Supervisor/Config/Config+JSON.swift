@@ -82,7 +82,9 @@ extension Config {
             ("http.max_connections", .integer(\.httpMaxConnections)),
             ("http.idle_timeout_ms", .integer(\.httpIdleTimeoutMs)),
             ("http.header_timeout_ms", .integer(\.httpHeaderTimeoutMs)),
+            ("http.max_buffered_bytes", .integer(\.httpMaxBufferedBytes)),
             ("retention.max_finished", .integer(\.retentionMaxFinished)),
+            ("retention.max_result_bytes", .integer(\.retentionMaxResultBytes)),
             ("auth_token", .optionalString(\.authToken)),
             ("log_level", .word(\.logLevel)),
         ]

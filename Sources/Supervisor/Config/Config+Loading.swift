@@ -9,6 +9,10 @@ struct LaunchOptions: Equatable {
     var checkConfig = false
     /// `--help` / `-h`: print `Config.helpText` and exit.
     var showHelp = false
+    /// `--check-journal`: report what a start would find in `data_dir`'s journal and exit.
+    var checkJournal = false
+    /// `--version`: print the version and exit.
+    var showVersion = false
 }
 
 extension Config {
@@ -72,7 +76,8 @@ extension Config {
     /// Usage text for `--help`.
     static let helpText = """
         usage: prefork [--config PATH] [--listen HOST:PORT] [--workers N] [--queue-size N] [--data-dir DIR]
-                       [--check-config] [--help]
+                       [--check-config] [--check-journal] [--version] [--help]
+               prefork journal check DATA_DIR
 
         flags (also accepted as --flag=value):
           --config PATH        read the JSON config file PATH (see config/prefork.json)
@@ -81,7 +86,13 @@ extension Config {
           --queue-size N       maximum number of queued jobs (default 64)
           --data-dir DIR       directory for the journal (default data)
           --check-config       print the effective configuration as JSON and exit
+          --check-journal      report what a start would find in data_dir's journal (and repair), change nothing
+          --version            print the version and the build's commit, and exit
           -h, --help           print this help and exit
+
+        commands:
+          journal check DIR    the same report as --check-journal for the data directory DIR; exit 0 when the
+                               journal is whole, 1 when a start would repair it, 2 when a start would refuse it
 
         environment (overrides the config file, overridden by flags; empty values are ignored):
           PREFORK_LISTEN, WORKERS, QUEUE_SIZE, PREFORK_DATA_DIR, PREFORK_LOG_LEVEL, PREFORK_AUTH_TOKEN
@@ -121,9 +132,13 @@ extension Config {
                 flag = String(argument[..<equals])
                 inlineValue = String(argument[argument.index(after: equals)...])
             }
-            if flag == "--check-config" {
+            if flag == "--check-config" || flag == "--check-journal" || flag == "--version" {
                 if let inlineValue { throw .badFlag(flag: flag, value: inlineValue, reason: "takes no value") }
-                options.checkConfig = true
+                switch flag {
+                case "--check-config": options.checkConfig = true
+                case "--check-journal": options.checkJournal = true
+                default: options.showVersion = true
+                }
                 continue
             }
             guard flag == "--config" || flagKeys[flag] != nil else { throw .unknownFlag(flag) }

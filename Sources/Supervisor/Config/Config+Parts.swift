@@ -42,7 +42,7 @@ extension Config {
             limits: HTTPParser.Limits(maxHeaderBytes: httpMaxHeaderBytes, maxBodyBytes: httpMaxBodyBytes),
             timeouts: HTTPConnectionState.Timeouts(
                 request: Milliseconds(httpHeaderTimeoutMs), idle: Milliseconds(httpIdleTimeoutMs)),
-            maximumConnections: httpMaxConnections)
+            maximumConnections: httpMaxConnections, maximumBufferedBytes: httpMaxBufferedBytes)
     }
 
     /// `prefork-worker` beside this executable (resolved through /proc/self/exe).

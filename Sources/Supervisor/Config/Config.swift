@@ -99,6 +99,10 @@ struct Config: Equatable {
     var httpHeaderTimeoutMs = 10_000
     /// Finished jobs kept for lookup (`retention.max_finished`), >= 0.
     var retentionMaxFinished = 100_000
+    /// Bytes of results and errors kept for finished jobs (`retention.max_result_bytes`), >= 0.
+    var retentionMaxResultBytes = 268_435_456
+    /// Request bytes buffered across all client connections (`http.max_buffered_bytes`), >= 65536.
+    var httpMaxBufferedBytes = 67_108_864
     /// Bearer token required by every endpoint but the health checks; nil disables auth.
     var authToken: String? = nil
     /// Least severe log level that is written.
@@ -218,6 +222,8 @@ extension Config {
         try Self.check("http.idle_timeout_ms", httpIdleTimeoutMs, atLeast: 1)
         try Self.check("http.header_timeout_ms", httpHeaderTimeoutMs, atLeast: 1)
         try Self.check("retention.max_finished", retentionMaxFinished, atLeast: 0)
+        try Self.check("retention.max_result_bytes", retentionMaxResultBytes, atLeast: 0)
+        try Self.check("http.max_buffered_bytes", httpMaxBufferedBytes, atLeast: 65_536)
         try Self.check("journal.compact_bytes", journalCompactBytes, atLeast: 4096)
         if let authToken, authToken.isEmpty {
             throw .outOfRange(key: "auth_token", message: "must not be empty (use null to disable auth)")

@@ -19,6 +19,10 @@ final class HTTPConnection {
     var output = HTTPOutputQueue()
     /// A `100 Continue` was sent for the request being received.
     var sentContinue = false
+    /// The request being received was screened on its header block already.
+    var screened = false
+    /// The input bytes this connection counts in the server's buffered total.
+    var accountedInput = 0
     /// Microsecond start time of the request being answered, for the log's duration.
     var requestStartedMicroseconds: Int64 = 0
     /// The one timer, armed for `timerDeadline`.

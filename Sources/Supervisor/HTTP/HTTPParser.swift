@@ -20,6 +20,9 @@ struct HTTPParser {
         case incomplete(expectsContinue: Bool)
         /// A whole request, which used the first `consumedBytes` bytes of the buffer.
         case complete(HTTPRequest, consumedBytes: Int)
+        /// The header block is in, its body not yet: `head` is the request without a body, so it can be refused
+        /// (authorization) before the body is read. `expectsContinue` as for `incomplete`.
+        case awaitingBody(head: HTTPRequest, expectsContinue: Bool)
     }
 
     /// The most header fields a request may carry (431 beyond).
@@ -69,11 +72,14 @@ struct HTTPParser {
         if contentLength > limits.maxBodyBytes {
             throw HTTPError(status: 413, message: "Content-Length exceeds the limit of \(limits.maxBodyBytes) bytes")
         }
-        guard bytes.count - headerEnd >= contentLength else {
-            return .incomplete(expectsContinue: fields.expectsContinue && version == .http11)
-        }
         let keepAlive =
             version == .http11 ? !fields.connectionClose : fields.connectionKeepAlive && !fields.connectionClose
+        guard bytes.count - headerEnd >= contentLength else {
+            let head = HTTPRequest(
+                method: method, path: target.path, query: target.query, version: version, headers: fields.take(),
+                body: [], keepAlive: keepAlive)
+            return .awaitingBody(head: head, expectsContinue: fields.expectsContinue && version == .http11)
+        }
         let request = HTTPRequest(
             method: method, path: target.path, query: target.query, version: version,
             headers: fields.take(), body: Array(bytes[headerEnd..<headerEnd + contentLength]), keepAlive: keepAlive)

@@ -47,11 +47,12 @@ struct HTTPResponse {
         HTTPResponse(status: status, body: Array(text.utf8), contentType: contentType)
     }
 
-    /// Appends the status line, headers and body to `buffer`; adds `Connection: close` when `keepAlive` is false.
+    /// Appends the status line, headers and body (none with `headOnly`, the answer to HEAD) to `buffer`; adds
+    /// `Connection: close` when `keepAlive` is false.
     ///
     /// Content-Length is left out for 1xx and 204, which must not carry it (RFC 9110 §8.6). Control characters in
     /// header names and values become spaces, so a value can never split the response.
-    func serialize(into buffer: inout [UInt8], keepAlive: Bool) {
+    func serialize(into buffer: inout [UInt8], keepAlive: Bool, headOnly: Bool = false) {
         // Grow geometrically: an exact reserveCapacity on a growing array reallocates on every call, which
         // made a long pipelined burst quadratic.
         let needed = buffer.count + 96 + body.count + headers.count * 48
@@ -81,7 +82,8 @@ struct HTTPResponse {
             buffer.appendASCII("Connection: close\r\n")
         }
         buffer.appendASCII("\r\n")
-        buffer.append(contentsOf: body)
+        // A response to HEAD has the GET's header fields, Content-Length included, and no body (RFC 9110 §9.3.2).
+        if !headOnly { buffer.append(contentsOf: body) }
     }
 
     /// The reason phrase for `status`; "" for a code the server never sends (the grammar allows an empty one).

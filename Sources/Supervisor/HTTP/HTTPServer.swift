@@ -1,3 +1,4 @@
+import Glibc
 import System
 
 /// The listening socket and every client connection: accepting, reading, parsing, timeouts, and sending.
@@ -14,6 +15,8 @@ final class HTTPServer {
         var timeouts: HTTPConnectionState.Timeouts
         /// Most simultaneously open client connections.
         var maximumConnections: Int
+        /// Most request bytes buffered across all connections; past it a connection gets 503 and is closed.
+        var maximumBufferedBytes: Int
     }
 
     /// The address actually bound (port 0 resolved).
@@ -33,6 +36,16 @@ final class HTTPServer {
     /// Connections with output held for the journal.
     private var heldConnections: [HTTPConnection] = []
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
+    /// Request bytes buffered across all connections.
+    private(set) var bufferedBytes = 0
+    /// A descriptor held in reserve: when accept fails for want of descriptors, it is closed so one client can
+    /// be told 503, then taken again.
+    private var spare: FileDescriptor?
+    /// Accepting is paused (descriptors exhausted even after using the spare) until this timer fires.
+    private var acceptPause: TimerID?
+    /// Refused connections since the last `connection_refused` line (at most one line a second).
+    private var refusedSinceLog = 0
+    private var lastRefusalLog: Milliseconds?
 
     /// Output beyond this stops reading from a client until it catches up (a pipelining client that never reads).
     static let outputHighWater = 1 << 20
@@ -53,6 +66,7 @@ final class HTTPServer {
         self.gate = gate
         (listener, boundAddress) = try Socket.listen(address)
         listenerToken = try loop.register(listener, events: Epoll.readable) { [unowned self] _ in acceptClients() }
+        spare = try? Posix.open("/dev/null", O_RDONLY)
     }
 
     /// Sends what every connection may send; called once per loop iteration, after the journal's commit, and
@@ -80,8 +94,11 @@ final class HTTPServer {
     /// Closes the listener and every connection (after a last non-blocking attempt to send their output).
     func close() {
         flush()
+        loop.cancel(acceptPause)
         loop.unregister(listener, token: listenerToken)
         listener.close()
+        spare?.close()
+        spare = nil
         for connection in Array(connections.values) { closeConnection(connection) }
     }
 
@@ -90,9 +107,18 @@ final class HTTPServer {
     private func acceptClients() {
         // Bounded so a connection storm cannot starve the other descriptors of this iteration.
         for _ in 0..<64 {
-            guard case .processed(let (fd, peer))? = try? Socket.accept(listener) else { return }
+            let accepted: IOResult<(FileDescriptor, String)>
+            do throws(SystemError) {
+                accepted = try Socket.accept(listener)
+            } catch where error.errno == EMFILE || error.errno == ENFILE {
+                return descriptorsExhausted(error)
+            } catch {
+                logger.warn("accept_failed", ["error": .string(error.description)])
+                return
+            }
+            guard case .processed(let (fd, peer)) = accepted else { return }
             guard connections.count < settings.maximumConnections else {
-                refuse(fd, peer: peer)
+                refuse(fd, peer: peer, reason: "max_connections", message: "too many open connections (http.max_connections = \(settings.maximumConnections))")
                 continue
             }
             let connection = HTTPConnection(fd: fd, peer: peer, now: loop.now, timeouts: settings.timeouts)
@@ -109,18 +135,51 @@ final class HTTPServer {
         }
     }
 
-    /// Over `http.max_connections`: a best-effort 503 on the fresh socket, then close.
-    private func refuse(_ fd: FileDescriptor, peer: String) {
+    /// A best-effort 503 on a fresh socket, then close. The `connection_refused` line is written at most once a
+    /// second, counting the refusals it stands for, so a flood cannot flood the log.
+    private func refuse(_ fd: FileDescriptor, peer: String, reason: StaticString, message: String) {
         var bytes: [UInt8] = []
-        HTTPResponse.error(
-            .unavailable(
-                "too many open connections (http.max_connections = \(settings.maximumConnections))",
-                retryAfterSeconds: 1)
-        )
-        .serialize(into: &bytes, keepAlive: false)
+        HTTPResponse.error(.unavailable(message, retryAfterSeconds: 1)).serialize(into: &bytes, keepAlive: false)
         _ = try? bytes.withUnsafeBytes { try fd.send($0) }
         fd.close()
-        logger.warn("connection_refused", ["remote": .string(peer), "reason": "max_connections"])
+        refusedSinceLog += 1
+        let now = loop.now
+        if let last = lastRefusalLog, now - last < 1000 { return }
+        logger.warn(
+            "connection_refused",
+            [
+                "remote": .string(peer), "reason": .string(String(describing: reason)),
+                "refused_since_last_line": .int(refusedSinceLog),
+            ])
+        refusedSinceLog = 0
+        lastRefusalLog = now
+    }
+
+    /// accept failed for want of descriptors. The classic spare: close the reserved descriptor, accept one
+    /// client, tell it 503, close it, take the spare again. If even that fails, stop watching the listener for
+    /// 100 ms instead of waking the loop for it forever (it is level-triggered). Logged once per episode.
+    private func descriptorsExhausted(_ error: SystemError) {
+        if acceptPause == nil && refusedSinceLog == 0 {
+            logger.error(
+                "descriptors_exhausted",
+                ["error": .string(error.description), "open_connections": .int(connections.count)])
+        }
+        if let reserve = spare {
+            reserve.close()
+            spare = nil
+            if case .processed(let (fd, peer))? = try? Socket.accept(listener) {
+                refuse(fd, peer: peer, reason: "descriptors", message: "server out of file descriptors; retry later")
+            }
+            spare = try? Posix.open("/dev/null", O_RDONLY)
+            if spare != nil { return }
+        }
+        guard acceptPause == nil else { return }
+        loop.modify(listener, token: listenerToken, events: 0)
+        acceptPause = loop.schedule(after: 100) { [unowned self] in
+            acceptPause = nil
+            if spare == nil { spare = try? Posix.open("/dev/null", O_RDONLY) }
+            loop.modify(listener, token: listenerToken, events: Epoll.readable)
+        }
     }
 
     // MARK: Reading
@@ -143,11 +202,15 @@ final class HTTPServer {
             switch result {
             case .processed(let count)? where count > 0:
                 if !lingering {
+                    if bufferedBytes + count > settings.maximumBufferedBytes {
+                        return refuseOverBuffered(connection)
+                    }
                     if connection.pendingInputCount == 0 && connection.state.requestStartedAt == nil {
                         connection.requestStartedMicroseconds = clock.monotonicMicroseconds()
                     }
                     connection.state.received(now: loop.now, hadPendingInput: connection.pendingInputCount > 0)
                     connection.input.append(contentsOf: readBuffer[0..<count])
+                    account(connection)
                 }
                 // Leave the rest in the socket once a lot is buffered: the kernel then pushes back on the client.
                 if count < readBuffer.count || connection.pendingInputCount >= HTTPServer.inputHighWater { break }
@@ -177,6 +240,26 @@ final class HTTPServer {
         armTimer(connection)
     }
 
+    /// Keeps `bufferedBytes` equal to the sum of the connections' input buffers.
+    private func account(_ connection: HTTPConnection) {
+        bufferedBytes += connection.input.count - connection.accountedInput
+        connection.accountedInput = connection.input.count
+    }
+
+    /// Buffering this client's bytes would pass `http.max_buffered_bytes`: 503, and the connection ends.
+    private func refuseOverBuffered(_ connection: HTTPConnection) {
+        connection.state.requestFailed()
+        connection.discardInput()
+        account(connection)
+        stopReading(connection)
+        queue(
+            .error(
+                .unavailable(
+                    "too many request bytes buffered across connections (http.max_buffered_bytes = "
+                        + "\(settings.maximumBufferedBytes)); retry later", retryAfterSeconds: 1)),
+            on: connection, keepAlive: false, method: "-", path: "-")
+    }
+
     /// Parses and answers every complete request in the buffer, in order.
     private func processInput(_ connection: HTTPConnection) {
         while connection.state.isOpen && connection.pendingInputCount > 0
@@ -186,20 +269,33 @@ final class HTTPServer {
             case .success(.complete(let request, let consumed)):
                 connection.inputStart += consumed
                 connection.sentContinue = false
-                let response = responder.respond(to: request)
+                let screened = connection.screened
+                connection.screened = false
+                let response = (screened ? nil : responder.screen(request)) ?? responder.respond(to: request)
                 let more = connection.pendingInputCount > 0
                 connection.state.requestCompleted(now: loop.now, keepAlive: request.keepAlive, moreInputPending: more)
-                queue(response, on: connection, keepAlive: request.keepAlive, method: request.method, path: request.path)
+                queue(
+                    response, on: connection, keepAlive: request.keepAlive, method: request.method, path: request.path,
+                    headOnly: request.method == "HEAD")
                 if more { connection.requestStartedMicroseconds = clock.monotonicMicroseconds() }
-            case .success(.incomplete(let expectsContinue)):
-                if expectsContinue && !connection.sentContinue {
-                    connection.sentContinue = true
-                    connection.output.append(ticket: 0, durableThrough: gate.durableThrough) {
-                        $0.appendASCII(HTTPResponse.continueHead)
+            case .success(.awaitingBody(let head, let expectsContinue)):
+                if !connection.screened {
+                    connection.screened = true
+                    if let refusal = responder.screen(head) {
+                        // Refused on its headers: the body is never read, and the connection ends.
+                        connection.state.requestFailed()
+                        connection.discardInput()
+                        account(connection)
+                        queue(
+                            refusal, on: connection, keepAlive: false, method: head.method, path: head.path,
+                            headOnly: head.method == "HEAD")
+                        continue
                     }
-                    queueFlush(connection)
                 }
-                connection.compactInput()
+                awaitMore(connection, expectsContinue: expectsContinue)
+                return
+            case .success(.incomplete(let expectsContinue)):
+                awaitMore(connection, expectsContinue: expectsContinue)
                 return
             case .failure(let error):
                 connection.state.requestFailed()
@@ -207,9 +303,23 @@ final class HTTPServer {
             }
         }
         connection.compactInput()
+        account(connection)
         if connection.output.count > HTTPServer.outputHighWater || !connection.state.isOpen {
             stopReading(connection)
         }
+    }
+
+    /// The request is not whole yet: send `100 Continue` once if it asked, and wait for more bytes.
+    private func awaitMore(_ connection: HTTPConnection, expectsContinue: Bool) {
+        if expectsContinue && !connection.sentContinue {
+            connection.sentContinue = true
+            connection.output.append(ticket: 0, durableThrough: gate.durableThrough) {
+                $0.appendASCII(HTTPResponse.continueHead)
+            }
+            queueFlush(connection)
+        }
+        connection.compactInput()
+        account(connection)
     }
 
     /// Parses the next request from the connection's unconsumed input.
@@ -224,11 +334,12 @@ final class HTTPServer {
     }
 
     private func queue(
-        _ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, method: String, path: String
+        _ response: HTTPResponse, on connection: HTTPConnection, keepAlive: Bool, method: String, path: String,
+        headOnly: Bool = false
     ) {
         let durable = gate.durableThrough
         connection.output.append(ticket: gate.replyTicket, durableThrough: durable) {
-            response.serialize(into: &$0, keepAlive: keepAlive)
+            response.serialize(into: &$0, keepAlive: keepAlive, headOnly: headOnly)
         }
         if connection.output.isHeld {
             if !heldConnections.contains(where: { $0 === connection }) { heldConnections.append(connection) }
@@ -291,6 +402,7 @@ final class HTTPServer {
         case .linger:
             connection.fd.shutdownWrite()
             connection.discardInput()
+            account(connection)
             watch(connection, Epoll.readable)
             armTimer(connection)
         case .keepReading:
@@ -346,6 +458,8 @@ final class HTTPServer {
     private func closeConnection(_ connection: HTTPConnection) {
         guard connections[connection.token] != nil else { return }
         connection.state.closed()
+        connection.discardInput()
+        account(connection)
         loop.cancel(connection.timer)
         connection.timer = nil
         loop.unregister(connection.fd, token: connection.token)

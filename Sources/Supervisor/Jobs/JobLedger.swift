@@ -61,8 +61,12 @@ final class JobLedger {
     /// When the next waiting job becomes runnable (wall clock, epoch milliseconds).
     var nextWakeUp: Int64? { store.nextWakeUp }
 
-    /// Changes how many finished jobs are kept (SIGHUP).
-    func setMaximumFinished(_ count: Int) { store.maximumFinished = count }
+    /// Changes how many finished jobs, and how many bytes of their results, are kept (SIGHUP).
+    func setRetention(maximumFinished: Int, maximumResultBytes: Int) {
+        store.maximumFinished = maximumFinished
+        store.maximumResultBytes = maximumResultBytes
+        store.enforceRetention()
+    }
 
     /// The metric and the log line of each kind of event.
     private func observe(_ event: JobEvent, _ job: Job, before: JobState?) {

@@ -6,6 +6,8 @@
 struct JobStore {
     /// Finished jobs kept for lookup; the oldest are dropped past this.
     var maximumFinished: Int
+    /// Bytes of results and errors kept for finished jobs; the oldest finished jobs are dropped past this.
+    var maximumResultBytes: Int
 
     private(set) var jobs: [String: Job] = [:]
     /// Runnable jobs in order, with their sequence so an entry left by a canceled job cannot be taken for a
@@ -14,8 +16,16 @@ struct JobStore {
     /// Queued jobs that become runnable at a wall-clock time, earliest first (entries of jobs that changed
     /// since are skipped when due).
     private var waiting = MinHeap<WaitingEntry>()
-    /// Finished job ids, oldest first, for retention.
-    private var finished = Deque<(id: String, sequence: UInt64)>()
+    /// Finished job ids, oldest first, for retention, with the result bytes each one holds. Entries of jobs that
+    /// were replaced since (an id accepted again) are skipped when popped.
+    private var finished = Deque<(id: String, sequence: UInt64, bytes: Int)>()
+    /// Finished jobs held.
+    private(set) var finishedCount = 0
+    /// Bytes of results and errors of the finished jobs held.
+    private(set) var finishedResultBytes = 0
+    /// Finished jobs dropped by retention, by count and by bytes.
+    private(set) var evictedByCount = 0
+    private(set) var evictedByBytes = 0
     /// Every job id in acceptance order (with its sequence, to tell a resubmitted id from its old entry).
     private var acceptanceOrder: [(id: String, sequence: UInt64)] = []
     private var nextSequence: UInt64 = 1
@@ -26,8 +36,9 @@ struct JobStore {
     private(set) var runningCount = 0
 
     /// Creates an empty store.
-    init(maximumFinished: Int) {
+    init(maximumFinished: Int, maximumResultBytes: Int = .max) {
         self.maximumFinished = maximumFinished
+        self.maximumResultBytes = maximumResultBytes
     }
 
     /// The job with this id.
@@ -124,9 +135,6 @@ struct JobStore {
         return result
     }
 
-    /// Finished jobs held for lookup.
-    var finishedCount: Int { finished.count }
-
     // MARK: Bookkeeping
 
     /// Puts a job in (accepted, or rebuilt by replay), replacing an earlier job with its id.
@@ -157,17 +165,19 @@ struct JobStore {
         }
     }
 
-    /// Takes a job out of the counts of its state (its queue entries are skipped lazily).
-    private mutating func leave(_ state: JobState) {
+    /// Takes a job out of the counts of its state (its queue and retention entries are skipped lazily).
+    private mutating func leave(_ state: JobState, retainedBytes: Int) {
         switch state {
         case .queued: queuedCount -= 1
         case .running: runningCount -= 1
-        case .done, .failed, .canceled: break  // its retention entry is skipped once the id holds another job
+        case .done, .failed, .canceled:
+            finishedCount -= 1
+            finishedResultBytes -= retainedBytes
         }
     }
 
     private mutating func forget(_ job: Job) {
-        leave(job.state)
+        leave(job.state, retainedBytes: job.retainedBytes)
         jobs[job.id] = nil
     }
 
@@ -177,11 +187,14 @@ struct JobStore {
         throws(InvalidTransition) -> Job
     {
         guard let index = jobs.index(forKey: id) else { throw .unknownJob(id) }
+        // Only what `leave` needs is read before the change: a copy of the job held across it would make the
+        // change copy the job's storage.
         let before = jobs.values[index].state
+        let beforeBytes = before.isFinished ? jobs.values[index].retainedBytes : 0
         try change(&jobs.values[index])
         let job = jobs.values[index]
         if before != job.state {
-            leave(before)
+            leave(before, retainedBytes: beforeBytes)
             enter(job)
         }
         return job
@@ -193,13 +206,26 @@ struct JobStore {
     }
 
     private mutating func finish(_ id: String, sequence: UInt64) {
-        finished.append((id, sequence))
-        while finished.count > maximumFinished, let oldest = finished.popFirst() {
-            if let index = jobs.index(forKey: oldest.id), jobs.values[index].sequence == oldest.sequence,
+        let bytes = jobs[id]?.retainedBytes ?? 0
+        finished.append((id, sequence, bytes))
+        finishedCount += 1
+        finishedResultBytes += bytes
+        enforceRetention()
+    }
+
+    /// Drops the oldest finished jobs while more are held than `maximumFinished`, or their results and errors
+    /// take more than `maximumResultBytes`.
+    mutating func enforceRetention() {
+        while finishedCount > maximumFinished || finishedResultBytes > maximumResultBytes,
+            let oldest = finished.popFirst()
+        {
+            guard let index = jobs.index(forKey: oldest.id), jobs.values[index].sequence == oldest.sequence,
                 jobs.values[index].state.isFinished
-            {
-                jobs.remove(at: index)
-            }
+            else { continue }  // replaced since: already forgotten
+            if finishedCount > maximumFinished { evictedByCount += 1 } else { evictedByBytes += 1 }
+            jobs.remove(at: index)
+            finishedCount -= 1
+            finishedResultBytes -= oldest.bytes
         }
         // Retention dropped entries from `jobs`; drop their acceptance entries once they dominate.
         if acceptanceOrder.count > 2 * jobs.count + 1024 {
@@ -217,4 +243,9 @@ private struct WaitingEntry: Comparable {
     static func < (left: WaitingEntry, right: WaitingEntry) -> Bool {
         (left.at, left.sequence) < (right.at, right.sequence)
     }
+}
+
+extension Job {
+    /// Bytes of its result and error that a finished job keeps in memory (and in the journal).
+    var retainedBytes: Int { (result?.utf8.count ?? 0) + (lastError?.utf8.count ?? 0) }
 }

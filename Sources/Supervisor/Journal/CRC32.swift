@@ -24,7 +24,18 @@ enum CRC32 {
 
     /// The checksum of `bytes`.
     static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
-        var crc: UInt32 = 0xFFFF_FFFF
+        update(0xFFFF_FFFF, bytes) ^ 0xFFFF_FFFF
+    }
+
+    /// The checksum of two byte ranges taken as one (a record's length, then its body).
+    static func checksum(_ first: ArraySlice<UInt8>, _ second: ArraySlice<UInt8>) -> UInt32 {
+        let crc = first.withUnsafeBytes { update(0xFFFF_FFFF, $0) }
+        return second.withUnsafeBytes { update(crc, $0) } ^ 0xFFFF_FFFF
+    }
+
+    /// Folds `bytes` into a running (pre-inverted) CRC.
+    private static func update(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = start
         tables.withUnsafeBufferPointer { table in
             var offset = 0
             while bytes.count - offset >= 8 {
@@ -42,7 +53,7 @@ enum CRC32 {
                 offset += 1
             }
         }
-        return crc ^ 0xFFFF_FFFF
+        return crc
     }
 
     /// The checksum of an array slice.

@@ -155,7 +155,7 @@ final class Journal: JobEventLog, ReplyGate {
         let before = size
         try commit()
         let temporary = try Posix.open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND, noFollow: true)
-        var bytes: [UInt8] = []
+        var bytes = JournalFile.header
         bytes.reserveCapacity(size / 2)
         for job in jobs { JournalRecord.encode(.snapshot(job), into: &bytes) }
         try install(temporary, appending: bytes, size: bytes.count)

@@ -30,7 +30,7 @@ final class JournalCompactor: Sendable {
     /// acceptance order, fsyncs it, and notifies. `file` belongs to the compactor until the outcome is taken.
     func start(jobs: [String: Job], file: FileDescriptor, capacity: Int) {
         queue.async { [self] in
-            var bytes: [UInt8] = []
+            var bytes = JournalFile.header
             bytes.reserveCapacity(capacity)
             for job in jobs.values.sorted(by: { $0.sequence < $1.sequence }) {
                 JournalRecord.encode(.snapshot(job), into: &bytes)

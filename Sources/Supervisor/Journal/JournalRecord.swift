@@ -1,11 +1,23 @@
 import IPC
 
-/// How a job event is stored in the journal: enough, replayed in order, to rebuild every job.
+/// How a job event is stored in the journal (format 2): a self-synchronising frame, so that a reader can find the
+/// next intact record after damage, around a body of tagged fields, so that later versions can add fields that
+/// earlier ones skip.
 ///
-/// On disk: `[UInt32 body length][UInt32 CRC-32 of body][body]`, big-endian; the body is a kind byte and the
-/// event's fields (strings as UInt32 length + UTF-8). A torn or flipped record fails its checksum on replay.
+/// ```
+/// record:  magic "PFR2" (4) | body length u32 (4) | CRC-32 of length and body u32 (4) | body
+/// body:    kind u8, then fields: tag u8 | length u32 | value
+/// values:  integers big-endian (u8, u32, u64, i64), strings UTF-8, bytes raw, nested fields for a whole job
+/// ```
 enum JournalRecord {
-    private enum Kind: UInt8 {
+    /// The four bytes every record starts with.
+    static let magic: [UInt8] = [0x50, 0x46, 0x52, 0x32]
+    /// Bytes before each body: magic, length, checksum.
+    static let headerSize = 12
+    /// Largest body a reader accepts; anything larger is damage.
+    static let maximumBodyLength = 64 << 20
+
+    fileprivate enum Kind: UInt8 {
         case accepted = 1
         case started = 2
         case attemptFailed = 3
@@ -15,189 +27,305 @@ enum JournalRecord {
         case interrupted = 7
     }
 
-    /// Header bytes before each body.
-    static let headerSize = 8
-    /// Largest body replay accepts; anything larger is corruption.
-    static let maximumBodyLength = 64 << 20
-
-    /// Appends `event` as a framed record to `buffer`.
-    static func encode(_ event: JobEvent, into buffer: inout [UInt8]) {
-        let headerStart = buffer.count
-        buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
-        let bodyStart = buffer.count
-        switch event {
-        case .accepted(let spec, let sequence, let at):
-            buffer.append(Kind.accepted.rawValue)
-            buffer.appendLengthPrefixed(spec.id)
-            buffer.appendLengthPrefixed(spec.payload)
-            buffer.appendBigEndian(UInt32(spec.maxRetries))
-            buffer.appendBigEndian(sequence)
-            buffer.appendBigEndian(at)
-        case .started(let id, let attempt, let at):
-            buffer.append(Kind.started.rawValue)
-            buffer.appendLengthPrefixed(id)
-            buffer.appendBigEndian(UInt32(attempt))
-            buffer.appendBigEndian(at)
-        case .attemptFailed(let id, let attempt, _, let error, _, let retryAt, let at):
-            buffer.append(Kind.attemptFailed.rawValue)
-            buffer.appendLengthPrefixed(id)
-            buffer.appendBigEndian(UInt32(attempt))
-            buffer.appendLengthPrefixed(error)
-            buffer.appendOptional(retryAt)
-            buffer.appendBigEndian(at)
-        case .succeeded(let id, _, let result, _, let at):
-            buffer.append(Kind.succeeded.rawValue)
-            buffer.appendLengthPrefixed(id)
-            buffer.appendLengthPrefixed(result)
-            buffer.appendBigEndian(at)
-        case .canceled(let id, let at):
-            buffer.append(Kind.canceled.rawValue)
-            buffer.appendLengthPrefixed(id)
-            buffer.appendBigEndian(at)
-        case .interrupted(let id, let attempt, let error, let at):
-            buffer.append(Kind.interrupted.rawValue)
-            buffer.appendLengthPrefixed(id)
-            buffer.appendBigEndian(UInt32(attempt))
-            buffer.appendLengthPrefixed(error)
-            buffer.appendBigEndian(at)
-        case .snapshot(let job):
-            buffer.append(Kind.snapshot.rawValue)
-            buffer.appendLengthPrefixed(job.id)
-            buffer.appendLengthPrefixed(job.payload)
-            buffer.appendBigEndian(UInt32(job.maxRetries))
-            buffer.appendBigEndian(job.sequence)
-            buffer.appendBigEndian(job.createdAt)
-            buffer.append(UInt8(JobState.allCases.firstIndex(of: job.state)!))
-            buffer.appendBigEndian(UInt32(job.attempts))
-            buffer.appendOptional(job.lastError)
-            buffer.appendOptional(job.result)
-            buffer.appendBigEndian(job.updatedAt)
-            buffer.appendOptional(job.nextAttemptAt)
-        }
-        FrameHeader.patchBigEndian(UInt32(buffer.count - bodyStart), in: &buffer, at: headerStart)
-        FrameHeader.patchBigEndian(CRC32.checksum(buffer[bodyStart...]), in: &buffer, at: headerStart + 4)
+    /// Field tags. A reader skips tags it does not know; a missing field takes its default.
+    enum Tag: UInt8 {
+        case id = 1
+        case payload = 2
+        case maxRetries = 3
+        case sequence = 4
+        case at = 5
+        case attempt = 6
+        case error = 7
+        case retryAt = 8
+        case result = 9
+        case outcome = 10
+        case runMicroseconds = 11
+        case state = 12
+        case attempts = 13
+        case createdAt = 14
+        case updatedAt = 15
+        case nextAttemptAt = 16
     }
 
     /// Why bytes at some offset are not a valid record.
-    enum DecodeError: Error, Equatable {
-        /// Fewer bytes than the header announces (a torn write).
+    enum DecodeError: Error, Equatable, CustomStringConvertible {
+        /// Fewer bytes than the header announces (a torn write, if nothing valid follows).
         case truncated
+        /// No record magic at this offset.
+        case badMagic
         /// The checksum does not match (corruption).
         case checksumMismatch
         /// The body checks out but does not decode (a bug or a foreign file).
         case malformed(String)
+
+        /// One line for logs.
+        var description: String {
+            switch self {
+            case .truncated: return "truncated record"
+            case .badMagic: return "no record starts here"
+            case .checksumMismatch: return "checksum mismatch"
+            case .malformed(let why): return "malformed record: \(why)"
+            }
+        }
     }
+
+    // MARK: Encoding
+
+    /// Appends `event` as a framed record to `buffer`.
+    static func encode(_ event: JobEvent, into buffer: inout [UInt8]) {
+        let headerStart = buffer.count
+        buffer.append(contentsOf: magic)
+        buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
+        var fields = FieldWriter(buffer: buffer)
+        switch event {
+        case .accepted(let spec, let sequence, let at):
+            fields.kind(.accepted)
+            fields.string(.id, spec.id)
+            fields.string(.payload, spec.payload)
+            fields.integer(.maxRetries, UInt32(spec.maxRetries))
+            fields.integer(.sequence, sequence)
+            fields.integer(.at, at)
+        case .started(let id, let attempt, let at):
+            fields.kind(.started)
+            fields.string(.id, id)
+            fields.integer(.attempt, UInt32(attempt))
+            fields.integer(.at, at)
+        case .attemptFailed(let id, let attempt, let outcome, let error, let runMicroseconds, let retryAt, let at):
+            fields.kind(.attemptFailed)
+            fields.string(.id, id)
+            fields.integer(.attempt, UInt32(attempt))
+            fields.integer(.outcome, outcome.code)
+            fields.string(.error, error)
+            fields.integer(.runMicroseconds, runMicroseconds)
+            if let retryAt { fields.integer(.retryAt, retryAt) }
+            fields.integer(.at, at)
+        case .succeeded(let id, let attempt, let result, let runMicroseconds, let at):
+            fields.kind(.succeeded)
+            fields.string(.id, id)
+            fields.integer(.attempt, UInt32(attempt))
+            fields.string(.result, result)
+            fields.integer(.runMicroseconds, runMicroseconds)
+            fields.integer(.at, at)
+        case .canceled(let id, let at):
+            fields.kind(.canceled)
+            fields.string(.id, id)
+            fields.integer(.at, at)
+        case .interrupted(let id, let attempt, let error, let at):
+            fields.kind(.interrupted)
+            fields.string(.id, id)
+            fields.integer(.attempt, UInt32(attempt))
+            fields.string(.error, error)
+            fields.integer(.at, at)
+        case .snapshot(let job):
+            fields.kind(.snapshot)
+            fields.string(.id, job.id)
+            fields.string(.payload, job.payload)
+            fields.integer(.maxRetries, UInt32(job.maxRetries))
+            fields.integer(.sequence, job.sequence)
+            fields.integer(.createdAt, job.createdAt)
+            fields.integer(.state, job.state.code)
+            fields.integer(.attempts, UInt32(job.attempts))
+            if let lastError = job.lastError { fields.string(.error, lastError) }
+            if let result = job.result { fields.string(.result, result) }
+            fields.integer(.updatedAt, job.updatedAt)
+            if let nextAttemptAt = job.nextAttemptAt { fields.integer(.nextAttemptAt, nextAttemptAt) }
+        }
+        buffer = fields.buffer
+        let bodyLength = UInt32(buffer.count - headerStart - headerSize)
+        FrameHeader.patchBigEndian(bodyLength, in: &buffer, at: headerStart + 4)
+        let checksum = CRC32.checksum(buffer[(headerStart + 4)..<(headerStart + 8)], buffer[(headerStart + headerSize)...])
+        FrameHeader.patchBigEndian(checksum, in: &buffer, at: headerStart + 8)
+    }
+
+    // MARK: Decoding
 
     /// Decodes the record at `offset`; returns it and the offset after it.
     static func decode(_ bytes: [UInt8], at offset: Int) throws(DecodeError) -> (JobEvent, next: Int) {
-        guard bytes.count - offset >= headerSize else { throw .truncated }
-        var header = ByteReader(bytes[offset..<(offset + headerSize)])
-        let length = Int(try header.integer(UInt32.self))
-        let checksum = try header.integer(UInt32.self)
+        let available = bytes.count - offset
+        for index in 0..<min(4, available) where bytes[offset + index] != magic[index] { throw .badMagic }
+        guard available >= headerSize else { throw .truncated }
+        let length = Int(bigEndian32(bytes, offset + 4))
         guard length <= maximumBodyLength else { throw .malformed("record length \(length)") }
         let bodyStart = offset + headerSize
         guard bytes.count - bodyStart >= length else { throw .truncated }
         let body = bytes[bodyStart..<(bodyStart + length)]
-        guard CRC32.checksum(body) == checksum else { throw .checksumMismatch }
-        var reader = ByteReader(body)
-        let record = try decodeBody(&reader)
-        guard reader.isAtEnd else { throw .malformed("trailing bytes in record") }
-        return (record, bodyStart + length)
+        guard CRC32.checksum(bytes[(offset + 4)..<(offset + 8)], body) == bigEndian32(bytes, offset + 8) else {
+            throw .checksumMismatch
+        }
+        return (try decodeBody(body), bodyStart + length)
     }
 
-    private static func decodeBody(_ reader: inout ByteReader) throws(DecodeError) -> JobEvent {
-        guard let kind = Kind(rawValue: try reader.integer(UInt8.self)) else { throw .malformed("unknown record kind") }
+    private static func bigEndian32(_ bytes: [UInt8], _ offset: Int) -> UInt32 {
+        (0..<4).reduce(0) { $0 << 8 | UInt32(bytes[offset + $1]) }
+    }
+
+    private static func decodeBody(_ body: ArraySlice<UInt8>) throws(DecodeError) -> JobEvent {
+        var reader = FieldReader(body)
+        guard let kind = Kind(rawValue: try reader.kind()) else { throw .malformed("unknown record kind") }
+        let fields = try reader.fields()
         switch kind {
         case .accepted:
             let spec = JobSpec(
-                id: try reader.string(), payload: try reader.string(), maxRetries: Int(try reader.integer(UInt32.self)))
-            return .accepted(spec, sequence: try reader.integer(UInt64.self), at: try reader.integer(Int64.self))
+                id: try fields.string(.id), payload: try fields.string(.payload),
+                maxRetries: Int(try fields.integer(.maxRetries, as: UInt32.self)))
+            return .accepted(spec, sequence: try fields.integer(.sequence), at: try fields.integer(.at))
         case .started:
             return .started(
-                id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)),
-                at: try reader.integer(Int64.self))
+                id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
+                at: try fields.integer(.at))
         case .attemptFailed:
-            // This format keeps neither the outcome nor the run time: replay needs neither.
+            guard let outcome = AttemptOutcome(code: try fields.integer(.outcome, default: AttemptOutcome.error.code))
+            else { throw .malformed("unknown attempt outcome") }
             return .attemptFailed(
-                id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)), outcome: .error,
-                error: try reader.string(), runMicroseconds: 0, retryAt: try reader.optionalInteger(),
-                at: try reader.integer(Int64.self))
+                id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
+                outcome: outcome, error: try fields.string(.error), runMicroseconds: try fields.integer(.runMicroseconds, default: 0),
+                retryAt: try fields.optionalInteger(.retryAt), at: try fields.integer(.at))
         case .succeeded:
             return .succeeded(
-                id: try reader.string(), attempt: 0, result: try reader.string(), runMicroseconds: 0,
-                at: try reader.integer(Int64.self))
+                id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
+                result: try fields.string(.result), runMicroseconds: try fields.integer(.runMicroseconds, default: 0),
+                at: try fields.integer(.at))
         case .canceled:
-            return .canceled(id: try reader.string(), at: try reader.integer(Int64.self))
+            return .canceled(id: try fields.string(.id), at: try fields.integer(.at))
         case .interrupted:
             return .interrupted(
-                id: try reader.string(), attempt: Int(try reader.integer(UInt32.self)), error: try reader.string(),
-                at: try reader.integer(Int64.self))
+                id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
+                error: try fields.string(.error), at: try fields.integer(.at))
         case .snapshot:
-            let id = try reader.string()
-            let payload = try reader.string()
-            let maxRetries = Int(try reader.integer(UInt32.self))
-            let sequence = try reader.integer(UInt64.self)
-            let createdAt = try reader.integer(Int64.self)
-            let stateIndex = Int(try reader.integer(UInt8.self))
-            guard stateIndex < JobState.allCases.count else { throw .malformed("unknown job state") }
+            guard let state = JobState(code: try fields.integer(.state)) else { throw .malformed("unknown job state") }
             return .snapshot(
                 Job(
-                    restoring: id, payload: payload, maxRetries: maxRetries, sequence: sequence, createdAt: createdAt,
-                    state: JobState.allCases[stateIndex], attempts: Int(try reader.integer(UInt32.self)),
-                    lastError: try reader.optionalString(), result: try reader.optionalString(),
-                    updatedAt: try reader.integer(Int64.self), nextAttemptAt: try reader.optionalInteger()))
+                    restoring: try fields.string(.id), payload: try fields.string(.payload),
+                    maxRetries: Int(try fields.integer(.maxRetries, as: UInt32.self)),
+                    sequence: try fields.integer(.sequence), createdAt: try fields.integer(.createdAt), state: state,
+                    attempts: Int(try fields.integer(.attempts, as: UInt32.self)),
+                    lastError: try fields.optionalString(.error), result: try fields.optionalString(.result),
+                    updatedAt: try fields.integer(.updatedAt), nextAttemptAt: try fields.optionalInteger(.nextAttemptAt)))
         }
     }
 }
 
-extension Array where Element == UInt8 {
-    fileprivate mutating func appendOptional(_ text: String?) {
-        append(text == nil ? 0 : 1)
-        if let text { appendLengthPrefixed(text) }
+extension JobState {
+    /// The state's number in journal records.
+    var code: UInt8 {
+        switch self {
+        case .queued: return 0
+        case .running: return 1
+        case .done: return 2
+        case .failed: return 3
+        case .canceled: return 4
+        }
     }
 
-    fileprivate mutating func appendOptional(_ value: Int64?) {
-        append(value == nil ? 0 : 1)
-        if let value { appendBigEndian(value) }
+    /// The state with this journal number.
+    init?(code: UInt8) {
+        guard let state = JobState.allCases.first(where: { $0.code == code }) else { return nil }
+        self = state
     }
 }
 
-/// Reads big-endian integers and length-prefixed strings from a record body.
-private struct ByteReader {
-    let bytes: ArraySlice<UInt8>
+extension AttemptOutcome {
+    /// The outcome's number in journal records.
+    var code: UInt8 {
+        switch self {
+        case .ok: return 0
+        case .error: return 1
+        case .crash: return 2
+        case .timeout: return 3
+        case .protocol: return 4
+        case .interrupted: return 5
+        case .canceled: return 6
+        }
+    }
+
+    /// The outcome with this journal number.
+    init?(code: UInt8) {
+        guard let outcome = AttemptOutcome.allCases.first(where: { $0.code == code }) else { return nil }
+        self = outcome
+    }
+}
+
+/// Appends tagged fields to a record body.
+private struct FieldWriter {
+    var buffer: [UInt8]
+
+    mutating func kind(_ kind: JournalRecord.Kind) {
+        buffer.append(kind.rawValue)
+    }
+
+    mutating func string(_ tag: JournalRecord.Tag, _ text: String) {
+        buffer.append(tag.rawValue)
+        buffer.appendLengthPrefixed(text)
+    }
+
+    mutating func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T) {
+        buffer.append(tag.rawValue)
+        buffer.appendBigEndian(UInt32(MemoryLayout<T>.size))
+        buffer.appendBigEndian(value)
+    }
+}
+
+/// Reads a record body's kind and its tagged fields.
+private struct FieldReader {
+    let body: ArraySlice<UInt8>
     var index: Int
 
-    init(_ bytes: ArraySlice<UInt8>) {
-        self.bytes = bytes
-        self.index = bytes.startIndex
+    init(_ body: ArraySlice<UInt8>) {
+        self.body = body
+        self.index = body.startIndex
     }
 
-    var isAtEnd: Bool { index == bytes.endIndex }
-
-    mutating func integer<T: FixedWidthInteger>(_ type: T.Type) throws(JournalRecord.DecodeError) -> T {
-        let size = MemoryLayout<T>.size
-        guard bytes.endIndex - index >= size else { throw .malformed("field past end of record") }
-        var value: T = 0
-        for offset in 0..<size { value = value << 8 | T(truncatingIfNeeded: bytes[index + offset]) }
-        index += size
-        return value
+    mutating func kind() throws(JournalRecord.DecodeError) -> UInt8 {
+        guard index < body.endIndex else { throw .malformed("empty record") }
+        defer { index += 1 }
+        return body[index]
     }
 
-    mutating func string() throws(JournalRecord.DecodeError) -> String {
-        let length = Int(try integer(UInt32.self))
-        guard bytes.endIndex - index >= length else { throw .malformed("string past end of record") }
-        defer { index += length }
-        guard let text = String(validating: bytes[index..<(index + length)], as: UTF8.self) else {
-            throw .malformed("invalid UTF-8")
+    /// Every field, by tag (the last of repeated tags wins); unknown tags are kept and ignored.
+    mutating func fields() throws(JournalRecord.DecodeError) -> RecordFields {
+        var values: [UInt8: ArraySlice<UInt8>] = [:]
+        while index < body.endIndex {
+            guard body.endIndex - index >= 5 else { throw .malformed("field header past end of record") }
+            let tag = body[index]
+            let length = Int((1...4).reduce(UInt32(0)) { $0 << 8 | UInt32(body[index + $1]) })
+            index += 5
+            guard body.endIndex - index >= length else { throw .malformed("field \(tag) past end of record") }
+            values[tag] = body[index..<(index + length)]
+            index += length
         }
+        return RecordFields(values: values)
+    }
+}
+
+/// A record body's fields by tag.
+private struct RecordFields {
+    let values: [UInt8: ArraySlice<UInt8>]
+
+    func string(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> String {
+        guard let value = values[tag.rawValue] else { throw .malformed("missing field \(tag)") }
+        guard let text = String(validating: value, as: UTF8.self) else { throw .malformed("invalid UTF-8 in \(tag)") }
         return text
     }
 
-    mutating func optionalString() throws(JournalRecord.DecodeError) -> String? {
-        try integer(UInt8.self) == 0 ? nil : try string()
+    func optionalString(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> String? {
+        values[tag.rawValue] == nil ? nil : try string(tag)
     }
 
-    mutating func optionalInteger() throws(JournalRecord.DecodeError) -> Int64? {
-        try integer(UInt8.self) == 0 ? nil : try integer(Int64.self)
+    func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, as type: T.Type = T.self) throws(JournalRecord.DecodeError)
+        -> T
+    {
+        guard let value = values[tag.rawValue] else { throw .malformed("missing field \(tag)") }
+        guard value.count == MemoryLayout<T>.size else { throw .malformed("field \(tag) has \(value.count) bytes") }
+        return value.reduce(T(0)) { $0 << 8 | T(truncatingIfNeeded: $1) }
+    }
+
+    func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, default fallback: T) throws(JournalRecord.DecodeError)
+        -> T
+    {
+        values[tag.rawValue] == nil ? fallback : try integer(tag, as: T.self)
+    }
+
+    func optionalInteger<T: FixedWidthInteger>(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> T? {
+        values[tag.rawValue] == nil ? nil : try integer(tag, as: T.self)
     }
 }

@@ -3,7 +3,9 @@ enum JournalReplay {
     /// The store the events describe, plus a line per event that did not apply. A job that was running when
     /// the supervisor stopped keeps that attempt counted and is queued again (see `Job.interrupt`: one grace
     /// attempt, so a job that kills the supervisor cannot loop forever).
-    static func rebuild(_ events: [JobEvent], maximumFinished: Int, now: Int64) -> (store: JobStore, problems: [String]) {
+    static func rebuild(
+        _ events: [JobEvent], maximumFinished: Int, maximumResultBytes: Int = .max, now: Int64
+    ) -> (store: JobStore, problems: [String]) {
         // Retention applies after replay: events may still refer to jobs that later finished.
         var store = JobStore(maximumFinished: .max)
         var problems: [String] = []
@@ -21,7 +23,7 @@ enum JournalReplay {
         }
         // Filed again in acceptance order, as the live store would hold them: queued jobs (interrupted ones too)
         // run in that order, and retention keeps the newest finished jobs.
-        var rebuilt = JobStore(maximumFinished: maximumFinished)
+        var rebuilt = JobStore(maximumFinished: maximumFinished, maximumResultBytes: maximumResultBytes)
         for job in store.jobsInAcceptanceOrder.sorted(by: { $0.sequence < $1.sequence }) {
             _ = try? rebuilt.apply(.snapshot(job))
         }

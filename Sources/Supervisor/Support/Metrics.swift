@@ -111,6 +111,11 @@ final class Metrics {
         var draining: Bool
         var retainedJobs: Int
         var journalBytes: Int
+        /// Bytes of results and errors held for finished jobs.
+        var retainedResultBytes: Int
+        /// Finished jobs dropped by retention, past `retention.max_finished` and past `retention.max_result_bytes`.
+        var evictedByCount: Int
+        var evictedByBytes: Int
     }
 
     /// The whole exposition.
@@ -145,6 +150,12 @@ final class Metrics {
         gauge(&out, "prefork_draining", "1 while shutting down.", gauges.draining ? 1 : 0)
         gauge(&out, "prefork_jobs_retained", "Jobs held in memory (all states).", gauges.retainedJobs)
         gauge(&out, "prefork_journal_bytes", "Size of the journal file.", gauges.journalBytes)
+        gauge(
+            &out, "prefork_jobs_retained_result_bytes", "Bytes of results and errors held for finished jobs.",
+            gauges.retainedResultBytes)
+        counter(
+            &out, "prefork_jobs_evicted_total", "Finished jobs dropped by retention, by the limit that dropped them.",
+            [("reason=\"count\"", gauges.evictedByCount), ("reason=\"bytes\"", gauges.evictedByBytes)])
         histogram(&out, "prefork_job_run_seconds", "Time each attempt ran.", runTime)
         histogram(&out, "prefork_queue_wait_seconds", "Time from acceptance to the first attempt.", queueWait)
         histogram(

@@ -27,6 +27,7 @@ extension Supervisor {
     /// Starts a child in `slot` with fresh pipes and watches them.
     private func spawnWorker(slot: Int) {
         var created: [FileDescriptor] = []
+        let cgroup = containment?.cgroupForWorker(slot: slot)
         do throws(SystemError) {
             let jobs = try Posix.pipe()
             created += [jobs.read, jobs.write]
@@ -37,8 +38,10 @@ extension Supervisor {
             let stderr = try Posix.pipe()
             created += [stderr.read, stderr.write]
             for ours in [jobs.write, results.read, stdout.read, stderr.read] { try ours.setNonBlocking() }
+            var line = workerCommandLine(slot: slot)
+            line.cgroup = cgroup
             let pid = try Spawn.spawn(
-                arguments: [workerPath] + workerCommandLine(slot: slot).arguments,
+                arguments: [workerPath] + line.arguments,
                 environment: workerEnvironment(slot: slot),
                 descriptors: [devNull, stdout.write, stderr.write, jobs.read, results.write],
                 options: Spawn.Options(newProcessGroup: true))
@@ -46,6 +49,7 @@ extension Supervisor {
             created = []
             let channel = WorkerChannel(
                 slot: slot, pid: pid, jobs: jobs.write, results: results.read, stdout: stdout.read, stderr: stderr.read)
+            channel.cgroup = cgroup
             channels[slot] = channel
             perform(pool.spawned(slot: slot, pid: pid))
             do throws(SystemError) {
@@ -58,6 +62,7 @@ extension Supervisor {
             logger.info("worker_spawned", ["slot": .int(slot), "pid": .int(pid)])
         } catch {
             created.forEach { $0.close() }
+            containment?.workerExited(cgroup: cgroup)
             logger.error("worker_spawn_failed", ["slot": .int(slot), "error": .string(error.description)])
             perform(pool.spawnFailed(slot: slot))
         }
@@ -239,6 +244,8 @@ extension Supervisor {
             readOutput(channel, stream: 1)
             closeDescriptors(of: channel)
             channels[slot] = nil
+            // Nothing the worker started may outlive it.
+            containment?.workerExited(cgroup: channel.cgroup)
         }
         guard let actions = pool.exited(pid: pid, status: status) else { return false }
         perform(actions)

@@ -25,6 +25,8 @@ final class WorkerChannel {
     var outputTokens: [EventToken] = [0, 0]
     /// Partial output lines per stream, logged once complete.
     var partialLines: [[UInt8]] = [[], []]
+    /// The child's cgroup, when processes are contained that way.
+    var cgroup: String?
 
     /// A channel over freshly created pipe ends.
     init(slot: Int, pid: Int32, jobs: FileDescriptor, results: FileDescriptor, stdout: FileDescriptor, stderr: FileDescriptor) {

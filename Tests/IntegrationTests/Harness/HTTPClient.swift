@@ -153,6 +153,16 @@ final class HTTPConnection {
     /// Bytes received so far can be inspected with `bufferedText`.
     func takeBufferedResponse() throws -> HTTPResponse? { try parseResponse(closed: true) }
 
+    /// Receives raw bytes until `done` holds for everything received so far (or the server closes); returns the
+    /// text received. For answers `readResponse` cannot frame, like a response to HEAD.
+    func receiveRaw(timeout: Duration = .seconds(5), until done: (String) -> Bool) throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while !done(bufferedText) {
+            if try receive(until: deadline) == 0 { break }
+        }
+        return bufferedText
+    }
+
     /// Receives into the buffer. Returns the count read, 0 on EOF or reset; throws "timeout" at the deadline.
     private func receive(until deadline: ContinuousClock.Instant) throws -> Int {
         while true {

@@ -53,26 +53,31 @@ final class PreforkProcess: Sendable {
     static func start(
         config: [String: Any] = [:],
         arguments: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        wrapper: [String] = []
     ) async throws -> PreforkProcess {
         let directory = try TemporaryDirectory()
         let fullConfig = deepMerge(defaultConfig.merging(["data_dir": directory.path]) { $1 }, config)
         let configPath = try directory.writeJSON(fullConfig, to: "config.json")
-        return try await start(in: directory, configPath: configPath, arguments: arguments, environment: environment)
+        return try await start(
+            in: directory, configPath: configPath, arguments: arguments, environment: environment, wrapper: wrapper)
     }
 
     /// Starts a supervisor on an existing directory and config file (e.g. to restart on the same data dir).
+    /// `wrapper` runs the supervisor through another program that execs it (e.g. `prlimit ... --`).
     static func start(
         in directory: TemporaryDirectory,
         configPath: String,
         arguments: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        wrapper: [String] = []
     ) async throws -> PreforkProcess {
         let child: SpawnedChild
         do {
+            let command = wrapper + [Binaries.supervisor, "--config", configPath, "--listen", "127.0.0.1:0"] + arguments
             child = try Spawn.start(
-                executable: Binaries.supervisor,
-                arguments: ["--config", configPath, "--listen", "127.0.0.1:0"] + arguments,
+                executable: command[0],
+                arguments: Array(command.dropFirst()),
                 environment: environment,
                 echoPrefix: Binaries.echoPrefix)
         } catch {

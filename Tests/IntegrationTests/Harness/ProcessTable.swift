@@ -57,6 +57,24 @@ enum ProcessTable {
         return files
     }
 
+    /// Live (non-zombie) processes whose command line is exactly `arguments`.
+    static func live(commandLine arguments: [String]) -> [pid_t] {
+        allPIDs().filter { pid in
+            guard let entry = entry(pid), !entry.isZombie,
+                let text = readFile("/proc/\(pid)/cmdline")
+            else { return false }
+            return text.split(separator: "\0").map(String.init) == arguments
+        }
+    }
+
+    /// CPU time (user + system) `pid` has used, in clock ticks.
+    static func cpuTicks(_ pid: pid_t) -> Int? {
+        guard let stat = readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
+        return user + system
+    }
+
     private static func allPIDs() -> [pid_t] {
         guard let directory = opendir("/proc") else { return [] }
         defer { closedir(directory) }

@@ -41,7 +41,7 @@ extension Journal {
     static func open(directory: String, syncMode: FsyncMode, compactBytes: Int = 1 << 30) throws(JournalFile.OpenError)
         -> (Journal, JournalFile.Recovery)
     {
-        let opened = try JournalFile.open(directory: directory)
+        let opened = try JournalFile.open(directory: directory, now: 1_700_000_000_000)
         do throws(SystemError) {
             let journal = try Journal(
                 directory: directory, opened: opened, syncMode: syncMode, compactBytes: compactBytes,
@@ -61,7 +61,7 @@ extension Journal {
 
 extension JournalFile.Recovery {
     /// The events read.
-    var records: [JobEvent] { events }
+    var records: [JobEvent] { scan.events }
 }
 
 extension Journal {

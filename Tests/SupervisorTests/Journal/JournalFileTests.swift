@@ -56,9 +56,9 @@ import Testing
         let (journal, recovery) = try open(directory + "/nested/data")
         defer { journal.close() }
         #expect(recovery.records.isEmpty)
-        #expect(recovery.damage == nil)
-        #expect(recovery.droppedBytes == 0)
-        #expect(journal.size == 0)
+        #expect(recovery.scan.format == .empty)
+        #expect(recovery.keptAside == nil)
+        #expect(journal.size == JournalFile.header.count)
         #expect(journal.path == directory + "/nested/data/journal")
         #expect(FileManager.default.fileExists(atPath: directory + "/nested/data/journal"))
         #expect(FileManager.default.fileExists(atPath: directory + "/nested/data/lock"))
@@ -72,7 +72,7 @@ import Testing
             let (journal, _) = try open(directory, mode)
             for record in records { journal.append(record) }
             #expect(journal.hasPending)
-            #expect(journal.size == 0)
+            #expect(journal.size == JournalFile.header.count)
             try journal.commit()
             #expect(!journal.hasPending)
             #expect(journal.size == (try fileSize(journal.path)))
@@ -82,7 +82,7 @@ import Testing
         let (reopened, recovery) = try open(directory, mode)
         defer { reopened.close() }
         #expect(recovery.records == records)
-        #expect(recovery.damage == nil)
+        #expect(!recovery.scan.isDamaged && recovery.scan.tornTail == nil)
         #expect(reopened.size == (try fileSize(reopened.path)))
     }
 
@@ -109,52 +109,79 @@ import Testing
         #expect(recovery.records == records + [.canceled(id: "ü", at: 200)])
     }
 
+    /// Bytes after the last record that are the start of a record cut short: a torn write, cut off on open.
     @Test(arguments: [
-        [UInt8]([0x00]),
-        [0x00, 0x00, 0x00, 0x05, 0x12, 0x34],  // header torn
-        [0x00, 0x00, 0x00, 0x05, 0x12, 0x34, 0x56, 0x78, 0x01],  // body torn
-        [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x07],  // bad checksum
-        [0xFF, 0xFF, 0xFF, 0xFF, 0xDE, 0xAD, 0xBE, 0xEF] + Array(repeating: 0xAB, count: 100),  // absurd length
-        Array("this is not a journal record at all\n".utf8),
+        [UInt8]([0x50]),
+        JournalRecord.magic + [0x00, 0x00],  // header torn
+        JournalRecord.magic + [0x00, 0x00, 0x00, 0x05, 0x12, 0x34, 0x56, 0x78, 0x01],  // body torn
     ])
-    func garbageAfterTheLastRecordIsCutOffOnOpen(_ garbage: [UInt8]) throws {
+    func tornRecordAfterTheLastIsCutOffOnOpen(_ garbage: [UInt8]) throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let intactSize: Int
-        do {
-            let (journal, _) = try open(directory)
-            for record in records { journal.append(record) }
-            try journal.commit()
-            intactSize = journal.size
-            journal.close()
-        }
+        let intactSize = try writeRecords(in: directory)
         let path = directory + "/journal"
         try appendBytes(garbage, to: path)
-        #expect(try fileSize(path) == intactSize + garbage.count)
-
         do {
             let (journal, recovery) = try open(directory)
             #expect(recovery.records == records)
-            #expect(recovery.damage != nil)
-            #expect(recovery.damageOffset == intactSize)
-            #expect(recovery.droppedBytes == garbage.count)
+            #expect(recovery.scan.tornTail?.offset == intactSize)
+            #expect(recovery.scan.tornTail?.length == garbage.count)
+            #expect(recovery.keptAside == nil)
             #expect(journal.size == intactSize)
             #expect(try fileSize(path) == intactSize)
-            // New records go after the intact prefix, not after the garbage.
+            // New records go after the intact prefix, not after the torn one.
             journal.append(.canceled(id: "ü", at: 300))
             try journal.commit()
             journal.close()
         }
         let (journal, recovery) = try open(directory)
         defer { journal.close() }
-        #expect(recovery.damage == nil)
+        #expect(recovery.scan.tornTail == nil && !recovery.scan.isDamaged)
         #expect(recovery.records == records + [.canceled(id: "ü", at: 300)])
+    }
+
+    /// Bytes after the last record that are no torn write (a complete record that fails its checksum, an absurd
+    /// length, text): damage. The file is kept aside whole and nothing is cut; records appended later still read.
+    @Test(arguments: [
+        JournalRecord.magic + [0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x07],  // bad checksum
+        JournalRecord.magic + [0xFF, 0xFF, 0xFF, 0xFF, 0xDE, 0xAD, 0xBE, 0xEF] + Array(repeating: 0xAB, count: 100),
+        Array("this is not a journal record at all\n".utf8),
+    ])
+    func damageAfterTheLastRecordIsKeptAsideNotCut(_ garbage: [UInt8]) throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let intactSize = try writeRecords(in: directory)
+        let path = directory + "/journal"
+        try appendBytes(garbage, to: path)
+        do {
+            let (journal, recovery) = try open(directory)
+            #expect(recovery.records == records)
+            #expect(recovery.scan.damage.first?.offset == intactSize)
+            let aside = try #require(recovery.keptAside)
+            #expect(try fileSize(aside) == intactSize + garbage.count)
+            #expect(try fileSize(path) == intactSize + garbage.count)
+            journal.append(.canceled(id: "ü", at: 300))
+            try journal.commit()
+            journal.close()
+        }
+        let (journal, recovery) = try open(directory)
+        defer { journal.close() }
+        #expect(recovery.records == records + [.canceled(id: "ü", at: 300)])
+    }
+
+    /// Writes `records` through a journal and returns the file's size.
+    private func writeRecords(in directory: String) throws -> Int {
+        let (journal, _) = try open(directory)
+        defer { journal.close() }
+        for record in records { journal.append(record) }
+        try journal.commit()
+        return journal.size
     }
 
     @Test func tornLastRecordIsDroppedAtEveryCut() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var intact: [UInt8] = []
+        var intact = JournalFile.header
         for record in records { record.encode(into: &intact) }
         var full = intact
         JobEvent.accepted(id: "torn", payload: "xyz", maxRetries: 0, sequence: 9, at: 9).encode(into: &full)
@@ -163,16 +190,16 @@ import Testing
             try Data(full[..<cut]).write(to: URL(fileURLWithPath: path))
             let (journal, recovery) = try open(directory)
             #expect(recovery.records == records, "cut \(cut)")
-            #expect(recovery.damage == "\(JournalRecord.DecodeError.truncated)", "cut \(cut)")
+            #expect(recovery.scan.tornTail?.reason == "\(JournalRecord.DecodeError.truncated)", "cut \(cut)")
             #expect(try fileSize(path) == intact.count, "cut \(cut)")
             journal.close()
         }
     }
 
-    @Test func corruptRecordInTheMiddleDropsEverythingFromIt() throws {
+    @Test func corruptRecordInTheMiddleIsSkippedAndTheFileKeptAside() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var bytes: [UInt8] = []
+        var bytes = JournalFile.header
         var offsets: [Int] = []
         for record in records {
             offsets.append(bytes.count)
@@ -182,11 +209,53 @@ import Testing
         try Data(bytes).write(to: URL(fileURLWithPath: directory + "/journal"))
         let (journal, recovery) = try open(directory)
         defer { journal.close() }
-        #expect(recovery.records == Array(records[0..<2]))
-        #expect(recovery.damage == "\(JournalRecord.DecodeError.checksumMismatch)")
-        #expect(recovery.damageOffset == offsets[2])
-        #expect(recovery.droppedBytes == bytes.count - offsets[2])
-        #expect(journal.size == offsets[2])
+        var expected = records
+        expected.remove(at: 2)
+        #expect(recovery.records == expected)
+        #expect(recovery.scan.damage.first?.reason == "\(JournalRecord.DecodeError.checksumMismatch)")
+        #expect(recovery.scan.damage.first?.offset == offsets[2])
+        #expect(recovery.scan.damage.first?.length == offsets[3] - offsets[2])
+        let aside = try #require(recovery.keptAside)
+        #expect(aside.hasPrefix(directory + "/journal.corrupt-"))
+        #expect(FileManager.default.contents(atPath: aside) == Data(bytes))
+        #expect(journal.size == bytes.count)
+    }
+
+    @Test func unreadableHeaderIsRefusedAndTheFileLeftAlone() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let text = Data("not a journal\n".utf8)
+        try text.write(to: URL(fileURLWithPath: directory + "/journal"))
+        do throws(JournalFile.OpenError) {
+            let (journal, _) = try Journal.open(directory: directory, syncMode: .batch)
+            journal.close()
+            Issue.record("an unreadable journal was opened")
+        } catch {
+            guard case .unreadable = error else { return #expect(Bool(false), "\(error)") }
+            #expect(error.description.contains("refusing to start"))
+        }
+        #expect(FileManager.default.contents(atPath: directory + "/journal") == text)
+    }
+
+    @Test func symbolicLinksAreRefusedNotFollowed() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let target = directory + "/precious"
+        try Data("keep me\n".utf8).write(to: URL(fileURLWithPath: target))
+        for name in ["lock", "journal"] {
+            try? FileManager.default.removeItem(atPath: directory + "/lock")
+            try? FileManager.default.removeItem(atPath: directory + "/journal")
+            try FileManager.default.createSymbolicLink(atPath: directory + "/" + name, withDestinationPath: target)
+            do throws(JournalFile.OpenError) {
+                let (journal, _) = try Journal.open(directory: directory, syncMode: .batch)
+                journal.close()
+                Issue.record("a symbolic \(name) was followed")
+            } catch {
+                guard case .symbolicLink(let path) = error else { return #expect(Bool(false), "\(error)") }
+                #expect(path == directory + "/" + name)
+            }
+            #expect(FileManager.default.contents(atPath: target) == Data("keep me\n".utf8))
+        }
     }
 
     @Test func secondOpenOfALockedDirectoryIsRefused() throws {
@@ -247,7 +316,7 @@ import Testing
         }
         let (journal, recovery) = try open(directory)
         defer { journal.close() }
-        #expect(recovery.damage == nil)
+        #expect(!recovery.scan.isDamaged && recovery.scan.tornTail == nil)
         #expect(recovery.records == live + [.canceled(id: "b", at: 500)])
         #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
     }
@@ -260,10 +329,10 @@ import Testing
             for record in records { journal.append(record) }
             try journal.commit()
             try journal.rewrite([])
-            #expect(journal.size == 0)
+            #expect(journal.size == JournalFile.header.count)
             journal.close()
         }
-        #expect(try fileSize(directory + "/journal") == 0)
+        #expect(try fileSize(directory + "/journal") == JournalFile.header.count)
         let (journal, recovery) = try open(directory)
         defer { journal.close() }
         #expect(recovery.records.isEmpty)
@@ -283,7 +352,7 @@ import Testing
         let (journal, recovery) = try open(directory)
         defer { journal.close() }
         #expect(recovery.records == records)
-        #expect(recovery.damage == nil)
+        #expect(!recovery.scan.isDamaged && recovery.scan.tornTail == nil)
         #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
     }
 }
@@ -310,7 +379,7 @@ extension JournalFileTests {
         let (reopened, recovery) = try open(directory)
         defer { reopened.close() }
         #expect(recovery.records == [live, .canceled(id: "live", at: 5), .started(id: "after", attempt: 1, at: 6)])
-        #expect(recovery.damage == nil)
+        #expect(!recovery.scan.isDamaged && recovery.scan.tornTail == nil)
         #expect(!FileManager.default.fileExists(atPath: directory + "/journal.compact"))
     }
 }

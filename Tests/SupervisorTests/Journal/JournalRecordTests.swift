@@ -104,12 +104,24 @@ import Testing
         #expect(records == JournalRecordTests.samples)
     }
 
-    @Test func headerDescribesBodyLengthAndChecksum() {
+    @Test func headerHasTheMagicBodyLengthAndAChecksumOverLengthAndBody() {
         let bytes = encoded([.canceled(id: "x", at: 1)])
-        let length = bytes[0..<4].reduce(0) { $0 << 8 | Int($1) }
-        let checksum = bytes[4..<8].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        #expect(Array(bytes[0..<4]) == JournalRecord.magic)
+        let length = bytes[4..<8].reduce(0) { $0 << 8 | Int($1) }
+        let checksum = bytes[8..<12].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         #expect(length == bytes.count - JournalRecord.headerSize)
-        #expect(checksum == CRC32.checksum(bytes[8...]))
+        #expect(checksum == CRC32.checksum(bytes[4..<8], bytes[12...]))
+    }
+
+    @Test func unknownFieldsAreSkippedSoLaterVersionsCanAddThem() throws {
+        var bytes = encoded([.canceled(id: "x", at: 1)])
+        // Append a field with a tag no version uses yet, and fix length and checksum.
+        bytes += [250, 0, 0, 0, 3, 1, 2, 3]
+        let length = UInt32(bytes.count - JournalRecord.headerSize)
+        for index in 0..<4 { bytes[4 + index] = UInt8(truncatingIfNeeded: length >> (24 - 8 * index)) }
+        let checksum = CRC32.checksum(bytes[4..<8], bytes[12...])
+        for index in 0..<4 { bytes[8 + index] = UInt8(truncatingIfNeeded: checksum >> (24 - 8 * index)) }
+        #expect(try JournalRecord.decode(bytes, at: 0).0 == .canceled(id: "x", at: 1))
     }
 
     @Test func truncationAtEveryOffsetOfTheLastRecordKeepsTheIntactPrefix() {
@@ -163,9 +175,10 @@ import Testing
                         Issue.record("byte \(byte) bit \(bit) decoded silently as \(decoded)")
                     } catch {
                         switch error {
-                        case .truncated, .checksumMismatch, .malformed: break
+                        case .truncated, .checksumMismatch, .malformed, .badMagic: break
                         }
-                        if byte >= 4 { #expect(error == .checksumMismatch, "checksum byte \(byte) bit \(bit)") }
+                        if byte < 4 { #expect(error == .badMagic, "magic byte \(byte) bit \(bit)") }
+                        if byte >= 8 { #expect(error == .checksumMismatch, "checksum byte \(byte) bit \(bit)") }
                     }
                 }
             }
@@ -177,15 +190,20 @@ import Testing
             [],  // no kind byte
             [0],  // unknown kind
             [99],
-            [1, 0, 0, 0, 9, 0x61],  // string length past the end
-            [2, 0, 0, 0, 1, 0xFF, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1],  // invalid UTF-8 id
-            [5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xEE],  // trailing byte
+            [5, 1, 0, 0, 0, 9, 0x61],  // field length past the end
+            [5, 1, 0, 0],  // field header past the end
+            [5, 1, 0, 0, 0, 1, 0xFF, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1],  // invalid UTF-8 id
+            [5, 5, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1],  // missing id
+            [5, 1, 0, 0, 0, 1, 0x61, 5, 0, 0, 0, 2, 0, 1],  // time of the wrong width
+            [6, 1, 0, 0, 0, 0],  // snapshot missing its fields
         ]
         for body in bodies {
-            var bytes: [UInt8] = []
-            for value in [UInt32(body.count), CRC32.checksum(body[...])] {
-                bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
-            }
+            var lengthBytes: [UInt8] = []
+            let length = UInt32(body.count)
+            lengthBytes = [UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF)]
+            let checksum = CRC32.checksum(lengthBytes[...], body[...])
+            var bytes = JournalRecord.magic + lengthBytes
+            bytes += [UInt8(checksum >> 24), UInt8(checksum >> 16 & 0xFF), UInt8(checksum >> 8 & 0xFF), UInt8(checksum & 0xFF)]
             bytes += body
             guard case .malformed = decodeError(bytes) else {
                 Issue.record("body \(body) gave \(String(describing: decodeError(bytes)))")
@@ -196,20 +214,18 @@ import Testing
 
     @Test func snapshotWithUnknownStateIsMalformed() {
         var bytes = encoded([.snapshot(JournalRecordTests.job("s", .done))])
-        // Layout: header, kind, id (4 + 1), payload (4 + 12), maxRetries 4, sequence 8, createdAt 8, state.
-        let stateOffset = JournalRecord.headerSize + 1 + 5 + 4 + "payload of s".utf8.count + 4 + 8 + 8
-        bytes[stateOffset] = UInt8(JobState.allCases.count)
-        let checksum = CRC32.checksum(bytes[JournalRecord.headerSize...])
-        bytes[4] = UInt8(checksum >> 24)
-        bytes[5] = UInt8(checksum >> 16 & 0xFF)
-        bytes[6] = UInt8(checksum >> 8 & 0xFF)
-        bytes[7] = UInt8(checksum & 0xFF)
+        // The state field: tag 12, length 1, then the state's code.
+        let tagOffset = try! #require(
+            (JournalRecord.headerSize..<(bytes.count - 5)).first { bytes[$0] == 12 && bytes[$0 + 1..<$0 + 5] == [0, 0, 0, 1] })
+        bytes[tagOffset + 5] = 200
+        let checksum = CRC32.checksum(bytes[4..<8], bytes[12...])
+        for index in 0..<4 { bytes[8 + index] = UInt8(truncatingIfNeeded: checksum >> (24 - 8 * index)) }
         #expect(decodeError(bytes) == .malformed("unknown job state"))
     }
 
     @Test func oversizedLengthIsMalformed() {
         let length = UInt32(JournalRecord.maximumBodyLength + 1)
-        let bytes: [UInt8] = [
+        let bytes: [UInt8] = JournalRecord.magic + [
             UInt8(length >> 24), UInt8(length >> 16 & 0xFF), UInt8(length >> 8 & 0xFF), UInt8(length & 0xFF), 0, 0, 0,
             0,
         ]
@@ -219,10 +235,12 @@ import Testing
         }
     }
 
-    @Test func shortHeaderIsTruncated() {
+    @Test func shortHeaderIsTruncatedAndAnythingButTheMagicIsNoRecord() {
+        let header = encoded([.canceled(id: "x", at: 1)]).prefix(JournalRecord.headerSize)
         for count in 0..<JournalRecord.headerSize {
-            #expect(decodeError(Array(repeating: 0, count: count)) == .truncated)
+            #expect(decodeError(Array(header.prefix(count))) == .truncated, "\(count) bytes")
         }
+        #expect(decodeError([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]) == .badMagic)
     }
 
     @Test func crc32MatchesTheStandardCheckValue() {
