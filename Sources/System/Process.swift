@@ -137,6 +137,17 @@ public enum Process {
         }
     }
 
+    /// When `pid` started, in clock ticks since boot (`/proc/PID/stat` field 22): with the pid, it names a process
+    /// across pid reuse. Nil if it is gone.
+    public static func startTime(of pid: pid_t) -> UInt64? {
+        guard let stat = try? Posix.readFile("/proc/\(pid)/stat"),
+            let close = stat.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
+        let fields = stat[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19 else { return nil }
+        return UInt64(String(decoding: fields[19], as: UTF8.self))
+    }
+
     /// The process group of `pid`, or nil if it is gone.
     public static func processGroup(of pid: pid_t) -> pid_t? {
         let group = Glibc.getpgid(pid)

@@ -247,7 +247,12 @@ import Testing
         }
         let second = try await PreforkProcess.start(in: first.directory, configPath: first.configPath)
         defer { second.terminateAndReap() }
-        try await eventually("sleep 315 killed at the next start", timeout: .seconds(5)) {
+        let leftovers = {
+            ProcessTable.live(commandLine: ["sleep", "315"]).map {
+                "\($0): \(ProcessTable.readFile("/proc/\($0)/cgroup") ?? "?") parent \(ProcessTable.entry($0)?.parentPID ?? 0)"
+            }.joined(separator: "\n") + "\n" + second.logTail()
+        }
+        try await eventually("sleep 315 killed at the next start", timeout: .seconds(5), context: leftovers) {
             ProcessTable.live(commandLine: ["sleep", "315"]).isEmpty
         }
         #expect(!second.logEvents("stale_cgroup_emptied").isEmpty)

@@ -32,14 +32,15 @@ final class Containment {
         self.mode = mode
     }
 
-    /// Makes this process a subreaper and picks the mode: a cgroup of its own under its current cgroup v2
-    /// directory when that is writable (after emptying the cgroups of dead supervisors found there), else
-    /// subreaper only. `log` receives one line per stale cgroup emptied.
+    /// Makes this process a subreaper and picks the mode: a cgroup of its own (`prefork-<pid>-<start time>`, so a
+    /// reused pid is not mistaken for a live supervisor) under its current cgroup v2 directory when that is
+    /// writable (after emptying the cgroups of dead supervisors found there), else subreaper only. `log` receives
+    /// one line per stale cgroup emptied.
     static func start(log: (String, Int) -> Void) -> Containment {
         try? Process.becomeSubreaper()
         guard let parent = ownCgroupDirectory() else { return Containment(mode: .subreaper) }
         removeStale(under: parent, log: log)
-        let root = parent + "/prefork-\(Process.id)"
+        let root = parent + "/" + name(pid: Process.id, startTime: Process.startTime(of: Process.id) ?? 0)
         guard (try? Posix.makeDirectory(root)) != nil, Posix.isDirectory(root) else {
             return Containment(mode: .subreaper)
         }
@@ -133,12 +134,20 @@ final class Containment {
         return nil
     }
 
-    /// Empties and removes `prefork-<pid>` cgroups of supervisors that are gone (SIGKILLed, crashed).
+    /// The cgroup directory name of the supervisor `pid` that started at `startTime`.
+    private static func name(pid: Int32, startTime: UInt64) -> String {
+        "prefork-\(pid)-\(startTime)"
+    }
+
+    /// Empties and removes the cgroups of supervisors that are gone (SIGKILLed, crashed).
     private static func removeStale(under parent: String, log: (String, Int) -> Void) {
-        for name in (try? Posix.listDirectory(parent)) ?? [] where name.hasPrefix("prefork-") {
-            guard let pid = Int32(name.dropFirst("prefork-".count)), !Process.exists(pid) || pid == Process.id else {
-                continue
-            }
+        for entry in (try? Posix.listDirectory(parent)) ?? [] where entry.hasPrefix("prefork-") {
+            let parts = entry.dropFirst("prefork-".count).split(separator: "-")
+            guard let pid = parts.first.flatMap({ Int32($0) }) else { continue }
+            let started = parts.count > 1 ? UInt64(parts[1]) : nil
+            let alive = Process.startTime(of: pid).map { started == nil || $0 == started } ?? false
+            guard !alive || pid == Process.id else { continue }
+            let name = entry
             let root = parent + "/" + name
             let count = processCount(in: root)
             killAll(in: root)
