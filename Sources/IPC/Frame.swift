@@ -83,7 +83,9 @@ private func hex(_ byte: UInt8) -> String {
 
 extension Array where Element == UInt8 {
     /// Appends `value` in network byte order.
-    @inline(__always)
+    /// Inlinable so that callers in other modules get it specialised: the generic version, called per field of
+    /// every frame and journal record, cost more than the rest of the encoding.
+    @inlinable
     public mutating func appendBigEndian<T: FixedWidthInteger>(_ value: T) {
         var bigEndian = value.bigEndian
         Swift.withUnsafeBytes(of: &bigEndian) { append(contentsOf: $0) }
@@ -91,6 +93,7 @@ extension Array where Element == UInt8 {
     /// Appends `text`'s UTF-8 bytes after their count as a big-endian UInt32: the string fields of frames and
     /// of journal records. Copied from the string's contiguous storage (appending the `UTF8View` went byte by
     /// byte).
+    @inlinable
     public mutating func appendLengthPrefixed(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in

@@ -45,9 +45,9 @@ extension Supervisor {
     func dispatch() {
         defer { updateUrgentPolling() }
         guard !pool.draining, ledger.store.hasRunnable else { return }
-        for slot in pool.idleSlots {
-            guard let id = ledger.nextRunnable(), let queued = ledger[id] else { return }
-            let attempt = queued.attempts + 1
+        var next = pool.nextIdleSlot()
+        while let slot = next {
+            guard let (id, attempt) = ledger.nextRunnable() else { return }
             guard let job = try? ledger.record(.started(id: id, attempt: attempt, at: clock.wallMilliseconds())) else {
                 continue
             }
@@ -56,6 +56,7 @@ extension Supervisor {
                     slot: slot, jobID: id, attempt: attempt, payload: Array(job.payload.utf8),
                     timeoutMilliseconds: config.jobTimeoutMs, jobsWaiting: ledger.store.hasRunnable,
                     maximumOutputBytes: config.maxResultBytes))
+            next = pool.nextIdleSlot(from: slot + 1)
         }
     }
 
@@ -68,21 +69,25 @@ extension Supervisor {
     /// Records how an attempt ended: done, a retry after the backoff, failed for good, or interrupted. Ignored
     /// when the job is no longer running that attempt (canceled meanwhile).
     func attemptEnded(_ end: WorkerPool.AttemptEnd) {
-        guard let job = ledger[end.jobID], job.state == .running, job.attempts == end.attempt else { return }
         let now = clock.wallMilliseconds()
         let event: JobEvent
         switch end.kind {
         case .succeeded(let output, _, _):
+            // The store refuses it unless the job is running this attempt (not canceled meanwhile).
             event = .succeeded(
                 id: end.jobID, attempt: end.attempt, result: String(decoding: output, as: UTF8.self),
                 runMicroseconds: end.runMicroseconds, at: now)
+            _ = try? ledger.record(event)
+            return
         case .failed(let outcome, let error, _):
+            guard let job = ledger[end.jobID], job.state == .running, job.attempts == end.attempt else { return }
             let retryAt = job.attempts <= job.maxRetries ? backoff.retryAt(afterAttempts: end.attempt, now: now) : nil
             event = .attemptFailed(
                 id: end.jobID, attempt: end.attempt, outcome: outcome, error: error,
                 runMicroseconds: end.runMicroseconds, retryAt: retryAt, at: now)
         case .interrupted(let error):
-            event = .interrupted(id: end.jobID, attempt: end.attempt, error: error, at: now)
+            guard let job = ledger[end.jobID], job.state == .running, job.attempts == end.attempt else { return }
+            event = .interrupted(id: end.jobID, attempt: job.attempts, error: error, at: now)
         case .canceled:
             return
         }

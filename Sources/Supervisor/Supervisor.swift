@@ -38,9 +38,9 @@ final class Supervisor {
     /// /dev/null, the workers' stdin.
     let devNull: FileDescriptor
     /// Each slot's live child's pipes.
-    var channels: [Int: WorkerChannel] = [:]
+    var channels = SlotTable<WorkerChannel>()
     /// Each slot's one timer (start, job or restart deadline), armed by the pool.
-    var workerTimers: [Int: TimerID] = [:]
+    var workerTimers = SlotTable<TimerID>()
     /// The timer of the earliest job waiting for its time, and that time.
     var wakeUpTimer: TimerID?
     var wakeUpAt: Int64?

@@ -190,6 +190,14 @@ extension Job {
         updatedAt = now
     }
 
+    /// Refuses an attempt's end for another attempt than the one running (0: a record of the first journal format,
+    /// which did not keep it).
+    func expect(attempt: Int, for event: String) throws(InvalidTransition) {
+        guard attempt == 0 || attempt == attempts else {
+            throw .notAllowed(from: state, event: "\(event) of attempt \(attempt) (attempt \(attempts) runs)")
+        }
+    }
+
     /// A retry-waiting job's time has come: it is plainly queued again.
     mutating func becomeRunnable() {
         nextAttemptAt = nil

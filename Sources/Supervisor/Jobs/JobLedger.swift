@@ -28,8 +28,8 @@ final class JobLedger {
     /// nothing, when the event does not apply to the job as it is.
     @discardableResult
     func record(_ event: JobEvent) throws(InvalidTransition) -> Job {
-        let before = store[event.jobID]?.state
         let job = try store.apply(event)
+        let before = store.previousState
         log.append(event)
         if job.state != .running, !progress.isEmpty { progress[job.id] = nil }
         observe(event, job, before: before)
@@ -51,8 +51,8 @@ final class JobLedger {
     /// A new job's sequence number (acceptance order).
     func takeSequence() -> UInt64 { store.takeSequence() }
 
-    /// Takes the oldest runnable job off the queue (then `record(.started)`).
-    func nextRunnable() -> String? { store.nextRunnable() }
+    /// Takes the oldest runnable job off the queue, with the number its next attempt gets (then `record(.started)`).
+    func nextRunnable() -> (id: String, attempt: Int)? { store.nextRunnable() }
 
     /// Makes waiting jobs whose time has come runnable; returns how many.
     @discardableResult

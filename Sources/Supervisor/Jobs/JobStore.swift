@@ -30,6 +30,9 @@ struct JobStore {
     private var acceptanceOrder: [(id: String, sequence: UInt64)] = []
     private var nextSequence: UInt64 = 1
 
+    /// The state the job had before the last `apply` changed it (nil for a new job).
+    private(set) var previousState: JobState?
+
     /// Jobs accepted and not yet started: runnable plus waiting for a retry.
     private(set) var queuedCount = 0
     /// Jobs whose attempt is in a worker now.
@@ -65,16 +68,19 @@ struct JobStore {
             return job
         case .started(let id, _, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.start(now: at) }
-        case .succeeded(let id, _, let result, _, let at):
+        case .succeeded(let id, let attempt, let result, _, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.expect(attempt: attempt, for: "succeed")
                 try job.succeed(result: result, now: at)
             }
-        case .attemptFailed(let id, _, _, let error, _, let retryAt, let at):
+        case .attemptFailed(let id, let attempt, _, let error, _, let retryAt, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.expect(attempt: attempt, for: "fail")
                 try job.failAttempt(error: error, retryAt: retryAt, now: at)
             }
-        case .interrupted(let id, _, let error, let at):
+        case .interrupted(let id, let attempt, let error, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.expect(attempt: attempt, for: "interrupt")
                 try job.interrupt(error: error, now: at)
             }
         case .canceled(let id, let at):
@@ -90,12 +96,13 @@ struct JobStore {
     /// Whether any job is waiting to run now.
     var hasRunnable: Bool { !runnable.isEmpty }
 
-    /// The oldest runnable job's id, taken off the FIFO; `apply(.started)` then starts it.
-    mutating func nextRunnable() -> String? {
+    /// The oldest runnable job's id and the number of its next attempt, taken off the FIFO; `apply(.started)` then
+    /// starts it.
+    mutating func nextRunnable() -> (id: String, attempt: Int)? {
         while let (id, sequence) = runnable.popFirst() {
             guard let job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil
             else { continue }
-            return id
+            return (id, job.attempts + 1)
         }
         return nil
     }
@@ -140,6 +147,7 @@ struct JobStore {
     /// Puts a job in (accepted, or rebuilt by replay), replacing an earlier job with its id.
     private mutating func insert(_ job: Job) {
         let old = jobs[job.id]
+        previousState = old?.state
         if let old { forget(old) }
         jobs[job.id] = job
         // A snapshot of the same job (same sequence) keeps its place in the acceptance order.
@@ -190,6 +198,7 @@ struct JobStore {
         // Only what `leave` needs is read before the change: a copy of the job held across it would make the
         // change copy the job's storage.
         let before = jobs.values[index].state
+        previousState = before
         let beforeBytes = before.isFinished ? jobs.values[index].retainedBytes : 0
         try change(&jobs.values[index])
         let job = jobs.values[index]

@@ -33,6 +33,11 @@ enum CRC32 {
         return second.withUnsafeBytes { update(crc, $0) } ^ 0xFFFF_FFFF
     }
 
+    /// The checksum of two byte ranges taken as one (a record's length, then its body).
+    static func checksum(_ first: UnsafeRawBufferPointer, _ second: UnsafeRawBufferPointer) -> UInt32 {
+        update(update(0xFFFF_FFFF, first), second) ^ 0xFFFF_FFFF
+    }
+
     /// Folds `bytes` into a running (pre-inverted) CRC.
     private static func update(_ start: UInt32, _ bytes: UnsafeRawBufferPointer) -> UInt32 {
         var crc = start

@@ -71,70 +71,81 @@ enum JournalRecord {
 
     // MARK: Encoding
 
-    /// Appends `event` as a framed record to `buffer`.
+    /// Appends `event` as a framed record to `buffer`: the fields are measured, written into one scratch
+    /// allocation (on the stack when small) with the header, checksummed there, and appended with one copy.
     static func encode(_ event: JobEvent, into buffer: inout [UInt8]) {
-        let headerStart = buffer.count
-        buffer.append(contentsOf: magic)
-        buffer.append(contentsOf: [0, 0, 0, 0, 0, 0, 0, 0])
-        var fields = FieldWriter(buffer: buffer)
+        var size = FieldSizer()
+        fields(of: event, to: &size)
+        let total = headerSize + size.count
+        withUnsafeTemporaryAllocation(byteCount: total, alignment: 1) { scratch in
+            var writer = FieldStorer(base: scratch.baseAddress!, offset: 0)
+            for byte in magic { writer.byte(byte) }
+            writer.bigEndian(UInt32(size.count))
+            writer.bigEndian(UInt32(0))
+            fields(of: event, to: &writer)
+            let record = UnsafeRawBufferPointer(scratch)
+            let checksum = CRC32.checksum(
+                UnsafeRawBufferPointer(rebasing: record[4..<8]), UnsafeRawBufferPointer(rebasing: record[headerSize...]))
+            scratch.storeBytes(of: checksum.bigEndian, toByteOffset: 8, as: UInt32.self)
+            buffer.append(contentsOf: record)
+        }
+    }
+
+    /// The event's kind and fields, in order, to a sink that measures or writes them.
+    private static func fields<Sink: FieldSink>(of event: JobEvent, to sink: inout Sink) {
         switch event {
         case .accepted(let spec, let sequence, let at):
-            fields.kind(.accepted)
-            fields.string(.id, spec.id)
-            fields.string(.payload, spec.payload)
-            fields.integer(.maxRetries, UInt32(spec.maxRetries))
-            fields.integer(.sequence, sequence)
-            fields.integer(.at, at)
+            sink.kind(.accepted)
+            sink.string(.id, spec.id)
+            sink.string(.payload, spec.payload)
+            sink.integer(.maxRetries, UInt32(spec.maxRetries))
+            sink.integer(.sequence, sequence)
+            sink.integer(.at, at)
         case .started(let id, let attempt, let at):
-            fields.kind(.started)
-            fields.string(.id, id)
-            fields.integer(.attempt, UInt32(attempt))
-            fields.integer(.at, at)
+            sink.kind(.started)
+            sink.string(.id, id)
+            sink.integer(.attempt, UInt32(attempt))
+            sink.integer(.at, at)
         case .attemptFailed(let id, let attempt, let outcome, let error, let runMicroseconds, let retryAt, let at):
-            fields.kind(.attemptFailed)
-            fields.string(.id, id)
-            fields.integer(.attempt, UInt32(attempt))
-            fields.integer(.outcome, outcome.code)
-            fields.string(.error, error)
-            fields.integer(.runMicroseconds, runMicroseconds)
-            if let retryAt { fields.integer(.retryAt, retryAt) }
-            fields.integer(.at, at)
+            sink.kind(.attemptFailed)
+            sink.string(.id, id)
+            sink.integer(.attempt, UInt32(attempt))
+            sink.integer(.outcome, outcome.code)
+            sink.string(.error, error)
+            sink.integer(.runMicroseconds, runMicroseconds)
+            if let retryAt { sink.integer(.retryAt, retryAt) }
+            sink.integer(.at, at)
         case .succeeded(let id, let attempt, let result, let runMicroseconds, let at):
-            fields.kind(.succeeded)
-            fields.string(.id, id)
-            fields.integer(.attempt, UInt32(attempt))
-            fields.string(.result, result)
-            fields.integer(.runMicroseconds, runMicroseconds)
-            fields.integer(.at, at)
+            sink.kind(.succeeded)
+            sink.string(.id, id)
+            sink.integer(.attempt, UInt32(attempt))
+            sink.string(.result, result)
+            sink.integer(.runMicroseconds, runMicroseconds)
+            sink.integer(.at, at)
         case .canceled(let id, let at):
-            fields.kind(.canceled)
-            fields.string(.id, id)
-            fields.integer(.at, at)
+            sink.kind(.canceled)
+            sink.string(.id, id)
+            sink.integer(.at, at)
         case .interrupted(let id, let attempt, let error, let at):
-            fields.kind(.interrupted)
-            fields.string(.id, id)
-            fields.integer(.attempt, UInt32(attempt))
-            fields.string(.error, error)
-            fields.integer(.at, at)
+            sink.kind(.interrupted)
+            sink.string(.id, id)
+            sink.integer(.attempt, UInt32(attempt))
+            sink.string(.error, error)
+            sink.integer(.at, at)
         case .snapshot(let job):
-            fields.kind(.snapshot)
-            fields.string(.id, job.id)
-            fields.string(.payload, job.payload)
-            fields.integer(.maxRetries, UInt32(job.maxRetries))
-            fields.integer(.sequence, job.sequence)
-            fields.integer(.createdAt, job.createdAt)
-            fields.integer(.state, job.state.code)
-            fields.integer(.attempts, UInt32(job.attempts))
-            if let lastError = job.lastError { fields.string(.error, lastError) }
-            if let result = job.result { fields.string(.result, result) }
-            fields.integer(.updatedAt, job.updatedAt)
-            if let nextAttemptAt = job.nextAttemptAt { fields.integer(.nextAttemptAt, nextAttemptAt) }
+            sink.kind(.snapshot)
+            sink.string(.id, job.id)
+            sink.string(.payload, job.payload)
+            sink.integer(.maxRetries, UInt32(job.maxRetries))
+            sink.integer(.sequence, job.sequence)
+            sink.integer(.createdAt, job.createdAt)
+            sink.integer(.state, job.state.code)
+            sink.integer(.attempts, UInt32(job.attempts))
+            if let lastError = job.lastError { sink.string(.error, lastError) }
+            if let result = job.result { sink.string(.result, result) }
+            sink.integer(.updatedAt, job.updatedAt)
+            if let nextAttemptAt = job.nextAttemptAt { sink.integer(.nextAttemptAt, nextAttemptAt) }
         }
-        buffer = fields.buffer
-        let bodyLength = UInt32(buffer.count - headerStart - headerSize)
-        FrameHeader.patchBigEndian(bodyLength, in: &buffer, at: headerStart + 4)
-        let checksum = CRC32.checksum(buffer[(headerStart + 4)..<(headerStart + 8)], buffer[(headerStart + headerSize)...])
-        FrameHeader.patchBigEndian(checksum, in: &buffer, at: headerStart + 8)
     }
 
     // MARK: Decoding
@@ -245,23 +256,55 @@ extension AttemptOutcome {
     }
 }
 
-/// Appends tagged fields to a record body.
-private struct FieldWriter {
-    var buffer: [UInt8]
+/// Where a record's fields go: measured first, then written.
+private protocol FieldSink {
+    mutating func kind(_ kind: JournalRecord.Kind)
+    mutating func string(_ tag: JournalRecord.Tag, _ text: String)
+    mutating func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T)
+}
 
-    mutating func kind(_ kind: JournalRecord.Kind) {
-        buffer.append(kind.rawValue)
+/// Counts the bytes a record body takes.
+private struct FieldSizer: FieldSink {
+    var count = 0
+
+    mutating func kind(_ kind: JournalRecord.Kind) { count += 1 }
+    mutating func string(_ tag: JournalRecord.Tag, _ text: String) { count += 5 + text.utf8.count }
+    mutating func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T) {
+        count += 5 + MemoryLayout<T>.size
+    }
+}
+
+/// Writes tagged fields into memory measured by `FieldSizer` (no bounds or capacity checks per byte).
+private struct FieldStorer: FieldSink {
+    let base: UnsafeMutableRawPointer
+    var offset: Int
+
+    mutating func byte(_ value: UInt8) {
+        base.storeBytes(of: value, toByteOffset: offset, as: UInt8.self)
+        offset += 1
     }
 
+    mutating func bigEndian<T: FixedWidthInteger>(_ value: T) {
+        base.storeBytes(of: value.bigEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func kind(_ kind: JournalRecord.Kind) { byte(kind.rawValue) }
+
     mutating func string(_ tag: JournalRecord.Tag, _ text: String) {
-        buffer.append(tag.rawValue)
-        buffer.appendLengthPrefixed(text)
+        byte(tag.rawValue)
+        var text = text
+        text.withUTF8 { utf8 in
+            bigEndian(UInt32(utf8.count))
+            if let source = utf8.baseAddress { (base + offset).copyMemory(from: source, byteCount: utf8.count) }
+            offset += utf8.count
+        }
     }
 
     mutating func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T) {
-        buffer.append(tag.rawValue)
-        buffer.appendBigEndian(UInt32(MemoryLayout<T>.size))
-        buffer.appendBigEndian(value)
+        byte(tag.rawValue)
+        bigEndian(UInt32(MemoryLayout<T>.size))
+        bigEndian(value)
     }
 }
 
@@ -281,51 +324,72 @@ private struct FieldReader {
         return body[index]
     }
 
-    /// Every field, by tag (the last of repeated tags wins); unknown tags are kept and ignored.
+    /// Every field, by tag (the last of repeated tags wins); tags this version does not know are skipped.
     mutating func fields() throws(JournalRecord.DecodeError) -> RecordFields {
-        var values: [UInt8: ArraySlice<UInt8>] = [:]
+        var fields = RecordFields(body: body)
         while index < body.endIndex {
             guard body.endIndex - index >= 5 else { throw .malformed("field header past end of record") }
-            let tag = body[index]
-            let length = Int((1...4).reduce(UInt32(0)) { $0 << 8 | UInt32(body[index + $1]) })
+            let tag = Int(body[index])
+            var length = 0
+            for offset in 1...4 { length = length << 8 | Int(body[index + offset]) }
             index += 5
             guard body.endIndex - index >= length else { throw .malformed("field \(tag) past end of record") }
-            values[tag] = body[index..<(index + length)]
+            if tag < RecordFields.tagLimit {
+                fields.starts[tag] = index
+                fields.ends[tag] = index + length
+            }
             index += length
         }
-        return RecordFields(values: values)
+        return fields
     }
 }
 
-/// A record body's fields by tag.
+/// A record body's fields by tag: where each one's value starts and ends in the body (-1: absent). Arrays by tag,
+/// not a dictionary: every record of a replay is decoded through here.
 private struct RecordFields {
-    let values: [UInt8: ArraySlice<UInt8>]
+    /// Tags from 0 up to this are read; later versions may add higher ones, which are skipped.
+    static let tagLimit = 64
+    let body: ArraySlice<UInt8>
+    var starts = [Int](repeating: -1, count: tagLimit)
+    var ends = [Int](repeating: -1, count: tagLimit)
+
+    init(body: ArraySlice<UInt8>) {
+        self.body = body
+    }
+
+    private func value(_ tag: JournalRecord.Tag) -> ArraySlice<UInt8>? {
+        let start = starts[Int(tag.rawValue)]
+        return start < 0 ? nil : body[start..<ends[Int(tag.rawValue)]]
+    }
 
     func string(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> String {
-        guard let value = values[tag.rawValue] else { throw .malformed("missing field \(tag)") }
-        guard let text = String(validating: value, as: UTF8.self) else { throw .malformed("invalid UTF-8 in \(tag)") }
+        guard let value = value(tag) else { throw .malformed("missing field \(tag)") }
+        let text = value.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
+        guard let text else { throw .malformed("invalid UTF-8 in \(tag)") }
         return text
     }
 
     func optionalString(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> String? {
-        values[tag.rawValue] == nil ? nil : try string(tag)
+        starts[Int(tag.rawValue)] < 0 ? nil : try string(tag)
     }
 
     func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, as type: T.Type = T.self) throws(JournalRecord.DecodeError)
         -> T
     {
-        guard let value = values[tag.rawValue] else { throw .malformed("missing field \(tag)") }
+        guard let value = value(tag) else { throw .malformed("missing field \(tag)") }
         guard value.count == MemoryLayout<T>.size else { throw .malformed("field \(tag) has \(value.count) bytes") }
-        return value.reduce(T(0)) { $0 << 8 | T(truncatingIfNeeded: $1) }
+        var result: T = 0
+        for byte in value { result = result << 8 | T(truncatingIfNeeded: byte) }
+        return result
     }
 
     func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, default fallback: T) throws(JournalRecord.DecodeError)
         -> T
     {
-        values[tag.rawValue] == nil ? fallback : try integer(tag, as: T.self)
+        starts[Int(tag.rawValue)] < 0 ? fallback : try integer(tag, as: T.self)
     }
 
     func optionalInteger<T: FixedWidthInteger>(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> T? {
-        values[tag.rawValue] == nil ? nil : try integer(tag, as: T.self)
+        starts[Int(tag.rawValue)] < 0 ? nil : try integer(tag, as: T.self)
     }
 }

@@ -16,13 +16,24 @@ enum JournalReplay {
                 problems.append("record \(event.summary) does not apply: \(error)")
             }
         }
-        for job in store.jobsInAcceptanceOrder where job.state == .running {
+        let running = store.jobsInAcceptanceOrder.filter { $0.state == .running }
+        for job in running {
             _ = try? store.apply(
                 .interrupted(
                     id: job.id, attempt: job.attempts, error: "supervisor stopped during attempt \(job.attempts)", at: now))
         }
         // Filed again in acceptance order, as the live store would hold them: queued jobs (interrupted ones too)
-        // run in that order, and retention keeps the newest finished jobs.
+        // run in that order, and retention keeps the newest finished jobs. Without interrupted jobs the order is
+        // already right (records come in acceptance order unless something wrote them otherwise).
+        let inOrder = zip(store.jobsInAcceptanceOrder, store.jobsInAcceptanceOrder.dropFirst()).allSatisfy {
+            $0.sequence < $1.sequence
+        }
+        if running.isEmpty && inOrder {
+            store.maximumFinished = maximumFinished
+            store.maximumResultBytes = maximumResultBytes
+            store.enforceRetention()
+            return (store, problems)
+        }
         var rebuilt = JobStore(maximumFinished: maximumFinished, maximumResultBytes: maximumResultBytes)
         for job in store.jobsInAcceptanceOrder.sorted(by: { $0.sequence < $1.sequence }) {
             _ = try? rebuilt.apply(.snapshot(job))

@@ -4,10 +4,20 @@
 /// between the job ledger, the worker pool and the HTTP server.
 final class Metrics {
     /// Why `POST /enqueue` refused a job.
-    enum Rejection: String, CaseIterable {
+    enum Rejection: String, CaseIterable, TallyKey {
         case invalid, conflict
         case queueFull = "queue_full"
         case draining
+
+        static let tallyCount = 4
+        var tallyIndex: Int {
+            switch self {
+            case .invalid: 0
+            case .conflict: 1
+            case .queueFull: 2
+            case .draining: 3
+            }
+        }
     }
 
 
@@ -66,11 +76,11 @@ final class Metrics {
     static let countedOutcomes: [AttemptOutcome] = [.ok, .error, .crash, .timeout, .protocol, .interrupted]
 
     private(set) var accepted = 0
-    private(set) var rejected: [Rejection: Int] = [:]
-    private(set) var finished: [JobState: Int] = [:]
+    private(set) var rejected = Tally<Rejection>()
+    private(set) var finished = Tally<JobState>()
     private(set) var retried = 0
-    private(set) var attempts: [AttemptOutcome: Int] = [:]
-    private(set) var restarts: [RestartCause: Int] = [:]
+    private(set) var attempts = Tally<AttemptOutcome>()
+    private(set) var restarts = Tally<RestartCause>()
     /// Responses per route (indexed by `Route.rawValue`), each a short list of statuses seen and their counts:
     /// counted on every request, where a dictionary keyed by route and status cost two hashes and key compares.
     private(set) var requests = [[(status: Int, count: Int)]](repeating: [], count: Route.allCases.count)
@@ -84,15 +94,15 @@ final class Metrics {
     /// Counts an accepted job.
     func jobAccepted() { accepted += 1 }
     /// Counts a refused enqueue.
-    func jobRejected(_ reason: Rejection) { rejected[reason, default: 0] += 1 }
+    func jobRejected(_ reason: Rejection) { rejected.add(reason) }
     /// Counts a job that reached a final state.
-    func jobFinished(_ state: JobState) { finished[state, default: 0] += 1 }
+    func jobFinished(_ state: JobState) { finished.add(state) }
     /// Counts a retry scheduled after a failed attempt.
     func jobRetried() { retried += 1 }
     /// Counts an attempt's outcome.
-    func attemptEnded(_ outcome: AttemptOutcome) { attempts[outcome, default: 0] += 1 }
+    func attemptEnded(_ outcome: AttemptOutcome) { attempts.add(outcome) }
     /// Counts a respawn.
-    func workerRestarted(_ cause: RestartCause) { restarts[cause, default: 0] += 1 }
+    func workerRestarted(_ cause: RestartCause) { restarts.add(cause) }
     /// Counts an HTTP response by route and status.
     func requestServed(route: Route, status: Int) {
         if let index = requests[route.rawValue].firstIndex(where: { $0.status == status }) {
@@ -125,17 +135,17 @@ final class Metrics {
         counter(&out, "prefork_jobs_accepted_total", "Jobs accepted by POST /enqueue.", [("", accepted)])
         counter(
             &out, "prefork_jobs_rejected_total", "Enqueues refused, by reason.",
-            Rejection.allCases.map { ("reason=\"\($0.rawValue)\"", rejected[$0] ?? 0) })
+            Rejection.allCases.map { ("reason=\"\($0.rawValue)\"", rejected[$0]) })
         counter(
             &out, "prefork_jobs_total", "Jobs that reached a final state, by state.",
-            [JobState.done, .failed, .canceled].map { ("state=\"\($0.rawValue)\"", finished[$0] ?? 0) })
+            [JobState.done, .failed, .canceled].map { ("state=\"\($0.rawValue)\"", finished[$0]) })
         counter(&out, "prefork_jobs_retried_total", "Retries scheduled after a failed attempt.", [("", retried)])
         counter(
             &out, "prefork_attempts_total", "Attempts by outcome.",
-            Self.countedOutcomes.map { ("outcome=\"\($0.rawValue)\"", attempts[$0] ?? 0) })
+            Self.countedOutcomes.map { ("outcome=\"\($0.rawValue)\"", attempts[$0]) })
         counter(
             &out, "prefork_worker_restarts_total", "Worker respawns by cause.",
-            RestartCause.allCases.map { ("cause=\"\($0.rawValue)\"", restarts[$0] ?? 0) })
+            RestartCause.allCases.map { ("cause=\"\($0.rawValue)\"", restarts[$0]) })
         var requestSamples: [(String, Int)] = []
         for route in Route.allCases.sorted(by: { $0.label < $1.label }) {
             for (status, count) in requests[route.rawValue].sorted(by: { $0.status < $1.status }) {
@@ -189,5 +199,51 @@ final class Metrics {
         cumulative += histogram.counts[Histogram.bounds.count]
         out.append(contentsOf: "\(name)_bucket{le=\"+Inf\"} \(cumulative)\n".utf8)
         out.append(contentsOf: "\(name)_sum \(histogram.sum)\n\(name)_count \(cumulative)\n".utf8)
+    }
+}
+
+/// A key of a `Tally`: a small enum that numbers its cases.
+protocol TallyKey {
+    /// How many cases there are.
+    static var tallyCount: Int { get }
+    /// This case's number, 0 ..< tallyCount.
+    var tallyIndex: Int { get }
+}
+
+/// Counts by a small enum, in an array: counted on every job, where a dictionary hashed the key each time.
+struct Tally<Key: TallyKey> {
+    private var counts = [Int](repeating: 0, count: Key.tallyCount)
+
+    /// The count of `key`.
+    subscript(key: Key) -> Int { counts[key.tallyIndex] }
+
+    /// Whether nothing was counted.
+    var isEmpty: Bool { counts.allSatisfy { $0 == 0 } }
+
+    /// Counts one more `key`.
+    mutating func add(_ key: Key) { counts[key.tallyIndex] += 1 }
+}
+
+extension JobState: TallyKey {
+    static let tallyCount = 5
+    var tallyIndex: Int { Int(code) }
+}
+
+extension AttemptOutcome: TallyKey {
+    static let tallyCount = 7
+    var tallyIndex: Int { Int(code) }
+}
+
+extension RestartCause: TallyKey {
+    static let tallyCount = 6
+    var tallyIndex: Int {
+        switch self {
+        case .crash: 0
+        case .timeout: 1
+        case .protocol: 2
+        case .canceled: 3
+        case .recycled: 4
+        case .spawnFailed: 5
+        }
     }
 }

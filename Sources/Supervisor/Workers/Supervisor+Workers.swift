@@ -109,7 +109,7 @@ extension Supervisor {
     }
 
     private func setWorkerTimer(slot: Int, at deadline: Milliseconds?) {
-        loop.cancel(workerTimers.removeValue(forKey: slot))
+        loop.cancel(workerTimers.remove(slot))
         guard let deadline else { return }
         workerTimers[slot] = loop.schedule(at: deadline) { [unowned self] in
             workerTimers[slot] = nil
@@ -190,9 +190,7 @@ extension Supervisor {
             channel.results = nil
         }
         do throws(FrameError) {
-            while pool.slots[channel.slot].state.child?.pid == channel.pid,
-                pool.slots[channel.slot].state.child?.kill == nil, let message = try channel.decoder.next()
-            {
+            while pool.listeningPID(channel.slot) == channel.pid, let message = try channel.decoder.next() {
                 var residentBytes: Int?
                 if case .result = message, config.workerMaxRssMb > 0 { residentBytes = Process.residentBytes(of: channel.pid) }
                 perform(pool.received(message, slot: channel.slot, residentBytes: residentBytes))

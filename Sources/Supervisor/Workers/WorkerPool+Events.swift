@@ -60,13 +60,15 @@ extension WorkerPool {
                 runMicroseconds: clock.monotonicMicroseconds() - assignment.startedMicroseconds, workerPID: child.pid)
             slots[index].state = .idle(child)
             var actions: [Action] = [.setTimer(slot: index, at: nil), .attemptEnded(end)]
+            actions.reserveCapacity(3)
             if child.stopReason == nil, let reason = recycleReason(child, residentBytes: residentBytes) {
                 actions += recycle(slot: index, reason: reason)
             }
             if case .idle(let child) = slots[index].state, let reason = child.stopReason {
                 actions += stop(index, reason: reason)
             }
-            return actions + [.dispatch]
+            actions.append(.dispatch)
+            return actions
         case (.progress(let progress), .busy(_, let assignment))
         where progress.jobID == assignment.jobID && Int(progress.attempt) == assignment.attempt:
             return [

@@ -113,11 +113,36 @@ struct WorkerPool {
 
     /// Slots whose child waits for a job.
     var idleSlots: [Int] {
-        slots.indices.filter { if case .idle(let child) = slots[$0].state { child.stopReason == nil } else { false } }
+        slots.indices.filter { slots[$0].isDispatchable }
+    }
+
+    /// The first slot from `start` on whose child waits for a job (no array built: called per job).
+    func nextIdleSlot(from start: Int = 0) -> Int? {
+        var index = start
+        while index < slots.count {
+            if slots[index].isDispatchable { return index }
+            index += 1
+        }
+        return nil
     }
 
     /// Whether a child is running an attempt.
-    var hasBusySlot: Bool { slots.contains { $0.state.assignment != nil } }
+    var hasBusySlot: Bool {
+        for index in slots.indices {
+            if case .busy = slots[index].state { return true }
+        }
+        return false
+    }
+
+    /// The pid of the slot's child while it is alive and not being killed: frames are read from it.
+    func listeningPID(_ index: Int) -> Int32? {
+        switch slots[index].state {
+        case .starting(let child), .idle(let child), .busy(let child, _), .stopping(let child):
+            return child.kill == nil ? child.pid : nil
+        case .vacant, .restartPending, .retired:
+            return nil
+        }
+    }
 
     /// Children that have said `ready` and are alive.
     var liveWorkerCount: Int { slots.count(where: { $0.isServing }) }

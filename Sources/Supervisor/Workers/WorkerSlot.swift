@@ -141,6 +141,12 @@ struct WorkerSlot: Equatable {
     /// Consecutive children that died right after start; drives the restart delay.
     var quickDeaths = 0
 
+    /// Whether the child is idle and may be given a job.
+    var isDispatchable: Bool {
+        if case .idle(let child) = state { return child.stopReason == nil }
+        return false
+    }
+
     /// Whether a child process exists (spawned and not yet reaped).
     var isAlive: Bool { state.child != nil }
 

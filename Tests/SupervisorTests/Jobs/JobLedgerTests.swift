@@ -26,7 +26,7 @@ private final class RecordingLog: JobEventLog {
     @Test func recordedEventsReachTheLogInOrderAndTheStore() throws {
         let (ledger, log, metrics) = makeLedger()
         try accept(ledger, "a")
-        #expect(ledger.nextRunnable() == "a")
+        #expect(ledger.nextRunnable()?.id == "a")
         try ledger.record(.started(id: "a", attempt: 1, at: 2))
         try ledger.record(.succeeded(id: "a", attempt: 1, result: "r", runMicroseconds: 10, at: 3))
         #expect(log.events.map(\.summary) == ["accepted(a)", "started(a, 1)", "succeeded(a)"])
@@ -39,7 +39,7 @@ private final class RecordingLog: JobEventLog {
     @Test func refusedEventChangesNothingAndIsNotLogged() throws {
         let (ledger, log, metrics) = makeLedger()
         try accept(ledger, "a")
-        #expect(throws: InvalidTransition.notAllowed(from: .queued, event: "succeed")) {
+        #expect(throws: InvalidTransition.notAllowed(from: .queued, event: "succeed of attempt 1 (attempt 0 runs)")) {
             try ledger.record(.succeeded(id: "a", attempt: 1, result: "", runMicroseconds: 0, at: 2))
         }
         #expect(throws: InvalidTransition.unknownJob("ghost")) { try ledger.record(.canceled(id: "ghost", at: 2)) }

@@ -19,8 +19,8 @@ extension JobStore {
 
     /// Starts the oldest runnable job's next attempt.
     mutating func startNext(now: Int64) -> Job? {
-        guard let id = nextRunnable(), let job = self[id] else { return nil }
-        return try? apply(.started(id: id, attempt: job.attempts + 1, at: now))
+        guard let (id, attempt) = nextRunnable() else { return nil }
+        return try? apply(.started(id: id, attempt: attempt, at: now))
     }
 
     /// Ends the running attempt successfully.
