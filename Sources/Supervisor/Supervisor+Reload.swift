@@ -41,6 +41,7 @@ extension Supervisor {
             perform(pool.recycleAll(reason: "config reloaded with new worker settings"))
         }
         perform(pool.setTarget(next.workers))
+        reloadSchedules()
         logger.info(
             "config_reloaded",
             [

@@ -50,6 +50,18 @@ final class Supervisor {
     private(set) var containment: Containment?
     /// What the journal held at start, until `run` has replayed it.
     private var recovery: JournalFile.Recovery?
+    /// Long-polls waiting for their jobs.
+    let waiters: JobWaiters
+    /// The event stream's clients and the stats history.
+    let events: EventHub
+    /// Callback deliveries (nil until `run`).
+    var callbacks: CallbackDispatcher?
+    /// Periodic jobs.
+    var scheduler = Scheduler([], offsetMinutes: 0, now: 0)
+    var scheduleTimer: TimerID?
+    /// The stats sampler's timer and the counts at the previous sample.
+    var statsTimer: TimerID?
+    var lastStats: (at: Milliseconds, done: Int, failed: Int) = (0, 0, 0)
     /// The loop exits when this is set.
     private var finished = false
     private var shutdownTimer: TimerID?
@@ -80,6 +92,8 @@ final class Supervisor {
         self.backoff = Backoff(config: config)
         self.workerPath = workerPath
         self.devNull = try Posix.open("/dev/null", O_RDWR)
+        self.waiters = JobWaiters(loop: loop)
+        self.events = EventHub(maximumClients: config.httpMaxEventClients, clock: clock)
     }
 
     /// Listens, starts the workers, and runs the loop until a graceful stop completes. Returns the exit code.
@@ -108,12 +122,22 @@ final class Supervisor {
         // Bound first so the first log line names the address; no request is read before the jobs are back.
         try restoreJobs()
         try journal.attach(to: loop, durable: { [unowned self] in self.server?.flush() }, failed: journalFailed)
+        callbacks = CallbackDispatcher(supervisor: self)
+        lastStats = (clock.monotonicMilliseconds(), metrics.finished[.done], metrics.finished[.failed])
+        startServices()
+        callbacks?.resumePending()
         armWakeUp()
         manageWorkers()
         loop.afterIteration = { [unowned self] in endOfIteration() }
         while !finished {
             try loop.runOnce()
         }
+        // Every long-poll gets its answer and every stream its end before the connections close.
+        waiters.answerAll { [unowned self] id in ledger[id] }
+        events.closeAll()
+        callbacks?.close()
+        loop.cancel(statsTimer)
+        loop.cancel(scheduleTimer)
         do throws(SystemError) {
             try journal.syncNow()
         } catch {
@@ -163,7 +187,7 @@ final class Supervisor {
         updateUrgentPolling()
         do throws(SystemError) {
             try journal.commit()
-            try journal.compactIfDue(jobs: ledger.store.jobs)
+            try journal.compactIfDue(jobs: ledger.store.jobs, paused: ledger.paused)
         } catch {
             journalFailed(error)
         }
@@ -201,7 +225,7 @@ final class Supervisor {
                 "path": .string(journal.path), "records": .int(scan.events.count), "jobs": .int(store.jobs.count),
                 "queued": .int(store.queuedCount),
             ])
-        try journal.compactNow(jobsInAcceptanceOrder: store.jobsInAcceptanceOrder)
+        try journal.compactNow(jobsInAcceptanceOrder: store.jobsInAcceptanceOrder, paused: store.paused)
         // Replay's buffers (the whole file, every event) are gone now; hand their pages back to the system.
         Memory.trim()
     }

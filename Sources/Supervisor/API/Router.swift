@@ -15,26 +15,48 @@ extension Supervisor: HTTPResponder {
         segments.count == 1 && (segments[0] == "healthz" || segments[0] == "readyz")
     }
 
-    /// Answers one request (already screened). Never throws: every failure is an error response that says what
-    /// was wrong. HEAD is answered as GET; the server leaves the body out.
+    /// Answers one request (already screened), now or later (`?wait_ms`, `/events`). Never fails: every failure is
+    /// an error response that says what was wrong. HEAD is answered as GET; the server leaves the body out.
+    func reply(to request: HTTPRequest) -> HTTPReply {
+        guard let segments = request.pathSegments else {
+            return .response(.error(400, "request path has an invalid percent-encoding"))
+        }
+        let method = request.method == "HEAD" ? "GET" : request.method
+        switch (segments.first, segments.count, method) {
+        case ("enqueue", 1, "POST"): return enqueueRoute(request)
+        case ("jobs", 2, "GET"): return jobRoute(id: segments[1], request)
+        case ("events", 1, "GET"): return eventsRoute(request)
+        default: return .response(respond(to: request))
+        }
+    }
+
+    /// Answers one request now (every route but the waiting ones).
     func respond(to request: HTTPRequest) -> HTTPResponse {
         guard let segments = request.pathSegments else {
             return .error(400, "request path has an invalid percent-encoding")
         }
         let method = request.method == "HEAD" ? "GET" : request.method
         switch (segments.first, segments.count, method) {
-        case ("enqueue", 1, "POST"): return enqueueRoute(request)
         case ("enqueue", 1, _): return methodNotAllowed("POST")
         case ("jobs", 1, "GET"): return listJobsRoute(request)
         case ("jobs", 1, _): return methodNotAllowed("GET, HEAD")
-        case ("jobs", 2, "GET"): return jobRoute(id: segments[1])
+        case ("jobs", 2, "POST") where segments[1] == "retry": return bulkRoute(.retry, request)
+        case ("jobs", 2, "POST") where segments[1] == "cancel": return bulkRoute(.cancel, request)
         case ("jobs", 2, "DELETE"): return cancelRoute(id: segments[1])
         case ("jobs", 2, _): return methodNotAllowed("GET, HEAD, DELETE")
+        case ("jobs", 3, "POST") where segments[2] == "retry": return retryRoute(id: segments[1])
+        case ("jobs", 3, _) where segments[2] == "retry": return methodNotAllowed("POST")
+        case ("pause", 1, "POST"): return pauseRoute(paused: true)
+        case ("resume", 1, "POST"): return pauseRoute(paused: false)
+        case ("pause", 1, _), ("resume", 1, _): return methodNotAllowed("POST")
+        case ("schedules", 1, "GET"): return schedulesRoute()
+        case ("stats", 1, "GET"): return statsRoute()
         case ("healthz", 1, "GET"): return healthRoute()
         case ("readyz", 1, "GET"): return readinessRoute()
         case ("workers", 1, "GET"): return workersRoute()
         case ("metrics", 1, "GET"): return metricsRoute()
-        case ("healthz", 1, _), ("readyz", 1, _), ("workers", 1, _), ("metrics", 1, _):
+        case ("healthz", 1, _), ("readyz", 1, _), ("workers", 1, _), ("metrics", 1, _), ("schedules", 1, _),
+            ("events", 1, _), ("stats", 1, _):
             return methodNotAllowed("GET, HEAD")
         default:
             return .error(404, "no route for \(request.path)")
@@ -56,80 +78,6 @@ extension Supervisor: HTTPResponder {
         .error(.methodNotAllowed(allowed))
     }
 
-    // MARK: Jobs
-
-    private func enqueueRoute(_ request: HTTPRequest) -> HTTPResponse {
-        let submission: EnqueueRequest
-        do throws(HTTPError) {
-            submission = try EnqueueRequest(body: request.body, maximumPayloadBytes: config.maxPayloadBytes)
-        } catch {
-            metrics.jobRejected(.invalid)
-            return .error(error)
-        }
-        do throws(EnqueueRefusal) {
-            let (job, created) = try enqueue(
-                JobSpec(id: submission.id, payload: submission.payload, maxRetries: submission.maxRetries))
-            return HTTPResponse.json(created ? 202 : 200, job.jsonBody)
-                .withHeader("Location", "/jobs/" + HTTPRequest.percentEncode(pathSegment: job.id))
-        } catch {
-            metrics.jobRejected(error.metricsReason)
-            switch error {
-            case .conflict:
-                return .error(409, "job \(submission.id) already exists with a different payload or max_retries")
-            case .queueFull:
-                return .error(
-                    .unavailable("queue is full (\(config.queueSize) jobs waiting); retry later", retryAfterSeconds: 1))
-            case .draining:
-                return .error(.unavailable("shutting down; not accepting jobs", retryAfterSeconds: 5))
-            }
-        }
-    }
-
-    private func jobRoute(id: String) -> HTTPResponse {
-        guard let job = ledger[id] else { return .error(404, "no job with id \(id)") }
-        return .json(200, job.jsonBody)
-    }
-
-    private func cancelRoute(id: String) -> HTTPResponse {
-        guard let job = ledger[id] else { return .error(404, "no job with id \(id)") }
-        do throws(InvalidTransition) {
-            return .json(200, try cancel(id: id).jsonBody)
-        } catch {
-            return .error(409, "job \(id) already finished (\(job.state.rawValue)); nothing to cancel")
-        }
-    }
-
-    private func listJobsRoute(_ request: HTTPRequest) -> HTTPResponse {
-        guard let items = request.queryItems else { return .error(400, "query string has an invalid encoding") }
-        var state: JobState?
-        var limit = 100
-        for (name, value) in items {
-            switch name {
-            case "state":
-                guard let parsed = JobState(rawValue: value) else {
-                    let names = JobState.allCases.map(\.rawValue).joined(separator: ", ")
-                    return .error(400, "state must be one of \(names); got \"\(value)\"")
-                }
-                state = parsed
-            case "limit":
-                guard let parsed = Int(value), (1...10_000).contains(parsed) else {
-                    return .error(400, "limit must be an integer from 1 to 10000; got \"\(value)\"")
-                }
-                limit = parsed
-            default:
-                continue  // unknown parameters are ignored, like unknown JSON fields
-            }
-        }
-        var body: [UInt8] = []
-        body.appendASCII("{\"jobs\":[")
-        for (index, job) in ledger.store.list(state: state, limit: limit).enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            job.appendJSON(to: &body)
-        }
-        body.appendASCII("]}\n")
-        return .json(200, body)
-    }
-
     // MARK: Service
 
     private func healthRoute() -> HTTPResponse {
@@ -144,6 +92,8 @@ extension Supervisor: HTTPResponder {
         body.appendDecimal(ledger.store.runningCount)
         body.appendASCII(",\"version\":")
         body.appendJSONString(BuildInfo.version)
+        body.appendASCII(",\"paused\":")
+        body.appendASCII(ledger.paused ? "true" : "false")
         body.appendASCII(",\"containment\":")
         body.appendJSONString(containment?.mode.name ?? "subreaper")
         body.appendASCII("}\n")

@@ -43,7 +43,7 @@ extension Config {
 
     /// Names of the nested objects a config file may contain.
     private static let sections: Set<String> = [
-        "journal", "backoff", "simulate", "exec", "program", "worker", "http", "retention",
+        "journal", "backoff", "simulate", "exec", "program", "worker", "http", "retention", "callbacks",
     ]
 
     /// Every config file key, dotted, with the property it sets; the single source for `apply` and `effectiveJSON`.
@@ -77,12 +77,35 @@ extension Config {
             ("worker.restart_delay_max_ms", .integer(\.workerRestartDelayMaxMs)),
             ("worker.start_timeout_ms", .integer(\.workerStartTimeoutMs)),
             ("max_payload_bytes", .integer(\.maxPayloadBytes)),
+            ("max_result_bytes", .integer(\.maxResultBytes)),
             ("http.max_body_bytes", .integer(\.httpMaxBodyBytes)),
             ("http.max_header_bytes", .integer(\.httpMaxHeaderBytes)),
             ("http.max_connections", .integer(\.httpMaxConnections)),
             ("http.idle_timeout_ms", .integer(\.httpIdleTimeoutMs)),
             ("http.header_timeout_ms", .integer(\.httpHeaderTimeoutMs)),
             ("http.max_buffered_bytes", .integer(\.httpMaxBufferedBytes)),
+            ("http.max_wait_ms", .integer(\.httpMaxWaitMs)),
+            ("http.max_batch_jobs", .integer(\.httpMaxBatchJobs)),
+            ("http.max_event_clients", .integer(\.httpMaxEventClients)),
+            ("callbacks.allowed_hosts", .stringList(\.callbacksAllowedHosts)),
+            ("callbacks.secret", .optionalString(\.callbacksSecret)),
+            ("callbacks.timeout_ms", .integer(\.callbacksTimeoutMs)),
+            ("callbacks.max_attempts", .integer(\.callbacksMaxAttempts)),
+            ("callbacks.max_concurrent", .integer(\.callbacksMaxConcurrent)),
+            ("schedules", .custom(
+                get: { .array($0.schedules.map(\.json)) },
+                set: { (config: inout Config, value: JSONValue) throws(ConfigError) in
+                    guard case .array(let entries) = value else {
+                        throw .wrongType(key: "schedules", expected: "array of objects")
+                    }
+                    var schedules: [ScheduleSpec] = []
+                    for (index, entry) in entries.enumerated() {
+                        schedules.append(try ScheduleSpec(entry, index: index))
+                    }
+                    config.schedules = schedules
+                })),
+            ("schedules_catch_up_ms", .integer(\.schedulesCatchUpMs)),
+            ("timezone_offset", .string(\.timezoneOffset)),
             ("retention.max_finished", .integer(\.retentionMaxFinished)),
             ("retention.max_result_bytes", .integer(\.retentionMaxResultBytes)),
             ("auth_token", .optionalString(\.authToken)),
@@ -102,6 +125,8 @@ private enum ConfigField {
     case stringList(WritableKeyPath<Config, [String]?>)
     /// An object whose values are strings.
     case stringMap(WritableKeyPath<Config, [String: String]>)
+    /// A value with its own parser (`schedules`).
+    case custom(get: (Config) -> JSONValue, set: (inout Config, JSONValue) throws(ConfigError) -> Void)
     /// A string restricted to the raw values of an enum.
     case choice(get: (Config) -> String, set: (inout Config, String) -> Bool, choices: [String])
 
@@ -161,6 +186,8 @@ private enum ConfigField {
                 map[name] = text
             }
             config[keyPath: path] = map
+        case .custom(_, let set):
+            try set(&config, value)
         case .choice(_, let set, let choices):
             guard let text = value.stringValue else { throw .wrongType(key: key, expected: "string") }
             guard set(&config, text) else {
@@ -180,6 +207,7 @@ private enum ConfigField {
         case .stringList(let path): return config[keyPath: path].map { .array($0.map(JSONValue.string)) } ?? .null
         case .stringMap(let path): return .object(config[keyPath: path].mapValues(JSONValue.string))
         case .choice(let get, _, _): return .string(get(config))
+        case .custom(let get, _): return get(config)
         }
     }
 }

@@ -41,7 +41,8 @@ struct Config: Equatable {
     var journalFsync: FsyncMode = .batch
     /// The journal is compacted to its live records once it grows past this many bytes (and is mostly dead).
     var journalCompactBytes = 67_108_864
-    /// A running job is killed after this long (`job_timeout_ms`), >= 1.
+    /// A running job is killed after this long (`job_timeout_ms`); 0 is no timeout (a job's `timeout_ms` still
+    /// applies).
     var jobTimeoutMs = 30_000
     /// How long a graceful shutdown waits for running jobs (`shutdown_timeout_ms`), >= 0.
     var shutdownTimeoutMs = 30_000
@@ -85,8 +86,31 @@ struct Config: Equatable {
     var workerRestartDelayMaxMs = 5_000
     /// Largest accepted job payload in bytes (`max_payload_bytes`), >= 0.
     var maxPayloadBytes = 262_144
-    /// Most output kept as a job's result; longer output is cut and flagged.
+    /// Most output kept as a job's result (`max_result_bytes`); longer output is cut and flagged.
     var maxResultBytes = 1_048_576
+    /// Longest a long-poll may wait (`http.max_wait_ms`).
+    var httpMaxWaitMs = 60_000
+    /// Most jobs in one batch enqueue (`http.max_batch_jobs`).
+    var httpMaxBatchJobs = 1000
+    /// Most simultaneous `/events` clients (`http.max_event_clients`).
+    var httpMaxEventClients = 64
+    /// Hosts (or `host:port`) a `callback_url` may name (`callbacks.allowed_hosts`); empty refuses callbacks.
+    var callbacksAllowedHosts: [String]? = []
+    /// HMAC-SHA256 key of the `X-Prefork-Signature` header (`callbacks.secret`); nil sends no signature.
+    var callbacksSecret: String? = nil
+    /// A delivery attempt without an answer this long fails (`callbacks.timeout_ms`).
+    var callbacksTimeoutMs = 5000
+    /// Delivery attempts before a callback is given up (`callbacks.max_attempts`).
+    var callbacksMaxAttempts = 10
+    /// Most deliveries in flight at once (`callbacks.max_concurrent`).
+    var callbacksMaxConcurrent = 64
+    /// Periodic jobs (`schedules`).
+    var schedules: [ScheduleSpec] = []
+    /// A tick missed while the service was down is enqueued at start when it is at most this old
+    /// (`schedules_catch_up_ms`); 0 replays none.
+    var schedulesCatchUpMs = 0
+    /// The offset schedules are evaluated in (`timezone_offset`: `Z`, `+02:00`, `-05:30`).
+    var timezoneOffset = "Z"
     /// Largest accepted request body (`http.max_body_bytes`), >= 1.
     var httpMaxBodyBytes = 1_048_576
     /// Largest accepted request header block (`http.max_header_bytes`), >= 256.
@@ -168,7 +192,7 @@ extension Config {
         try Self.check("workers", workers, in: 1...256)
         try Self.check("queue_size", queueSize, in: 1...10_000_000)
         guard !dataDir.isEmpty else { throw .outOfRange(key: "data_dir", message: "must not be empty") }
-        try Self.check("job_timeout_ms", jobTimeoutMs, atLeast: 1)
+        try Self.check("job_timeout_ms", jobTimeoutMs, atLeast: 0)
         try Self.check("shutdown_timeout_ms", shutdownTimeoutMs, atLeast: 0)
         try Self.check("backoff.base_ms", backoffBaseMs, atLeast: 0)
         guard backoffMaxMs >= backoffBaseMs else {
@@ -225,6 +249,28 @@ extension Config {
         try Self.check("retention.max_result_bytes", retentionMaxResultBytes, atLeast: 0)
         try Self.check("http.max_buffered_bytes", httpMaxBufferedBytes, atLeast: 65_536)
         try Self.check("journal.compact_bytes", journalCompactBytes, atLeast: 4096)
+        // A result travels in one `result` frame, which the IPC layer caps at 8 MiB.
+        try Self.check("max_result_bytes", maxResultBytes, in: 0...8_000_000)
+        try Self.check("http.max_wait_ms", httpMaxWaitMs, in: 0...3_600_000)
+        try Self.check("http.max_batch_jobs", httpMaxBatchJobs, in: 1...100_000)
+        try Self.check("http.max_event_clients", httpMaxEventClients, in: 0...10_000)
+        for host in callbacksAllowedHosts ?? [] where host.isEmpty || host.contains("/") || host.contains(" ") {
+            throw .outOfRange(key: "callbacks.allowed_hosts", message: "has an invalid entry \"\(host)\" (host or host:port)")
+        }
+        if let callbacksSecret, callbacksSecret.isEmpty {
+            throw .outOfRange(key: "callbacks.secret", message: "must not be empty (use null for unsigned deliveries)")
+        }
+        try Self.check("callbacks.timeout_ms", callbacksTimeoutMs, in: 1...600_000)
+        try Self.check("callbacks.max_attempts", callbacksMaxAttempts, in: 1...1000)
+        try Self.check("callbacks.max_concurrent", callbacksMaxConcurrent, in: 1...10_000)
+        try Self.check("schedules_catch_up_ms", schedulesCatchUpMs, atLeast: 0)
+        guard UTCOffset.minutes(timezoneOffset) != nil else {
+            throw .outOfRange(key: "timezone_offset", message: "must be Z or +HH:MM / -HH:MM, got \"\(timezoneOffset)\"")
+        }
+        var names = Set<String>()
+        for schedule in schedules where !names.insert(schedule.name).inserted {
+            throw .outOfRange(key: "schedules", message: "has two schedules named \"\(schedule.name)\"")
+        }
         if let authToken, authToken.isEmpty {
             throw .outOfRange(key: "auth_token", message: "must not be empty (use null to disable auth)")
         }

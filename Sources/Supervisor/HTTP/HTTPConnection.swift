@@ -33,6 +33,8 @@ final class HTTPConnection {
     var watchedEvents: UInt32 = Epoll.readable
     /// Queued in the server's list of connections to flush.
     var isQueuedForFlush = false
+    /// A request answered later (long-poll) or streamed to (events): later requests wait for it.
+    var exchange: HTTPExchange?
 
     /// Wraps an accepted socket.
     init(fd: FileDescriptor, peer: String, now: Milliseconds, timeouts: HTTPConnectionState.Timeouts) {

@@ -86,6 +86,29 @@ struct HTTPResponse {
         if !headOnly { buffer.append(contentsOf: body) }
     }
 
+    /// Appends the head of a streamed response: status line and headers, `Connection: close` and no
+    /// Content-Length (the body ends when the connection does), `Cache-Control: no-cache`.
+    func serializeStreamHead(into buffer: inout [UInt8]) {
+        buffer.appendASCII("HTTP/1.1 ")
+        buffer.appendDecimal(status)
+        buffer.append(UInt8(ascii: " "))
+        buffer.append(contentsOf: Self.reasonPhrase(status).utf8)
+        buffer.appendASCII("\r\n")
+        if let contentType {
+            buffer.appendASCII("Content-Type: ")
+            buffer.appendHeaderText(contentType)
+            buffer.appendASCII("\r\n")
+        }
+        buffer.appendASCII("Cache-Control: no-cache\r\n")
+        for (name, value) in headers {
+            buffer.appendHeaderText(name)
+            buffer.appendASCII(": ")
+            buffer.appendHeaderText(value)
+            buffer.appendASCII("\r\n")
+        }
+        buffer.appendASCII("Connection: close\r\n\r\n")
+    }
+
     /// The reason phrase for `status`; "" for a code the server never sends (the grammar allows an empty one).
     static func reasonPhrase(_ status: Int) -> String {
         switch status {
@@ -118,7 +141,7 @@ struct HTTPResponse {
 
 extension Array where Element == UInt8 {
     /// Appends header text, turning control characters other than HTAB into spaces so it cannot end the line.
-    fileprivate mutating func appendHeaderText(_ text: String) {
+    mutating func appendHeaderText(_ text: String) {
         var text = text
         text.withUTF8 { utf8 in
             let start = count

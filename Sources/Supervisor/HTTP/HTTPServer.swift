@@ -35,6 +35,8 @@ final class HTTPServer {
     private var flushQueue: [HTTPConnection] = []
     /// Connections with output held for the journal.
     private var heldConnections: [HTTPConnection] = []
+    /// Connections whose deferred reply was answered, with requests of theirs still to parse.
+    private var resumeQueue: [HTTPConnection] = []
     private var readBuffer = [UInt8](repeating: 0, count: 65536)
     /// Request bytes buffered across all connections.
     private(set) var bufferedBytes = 0
@@ -72,6 +74,13 @@ final class HTTPServer {
     /// Sends what every connection may send; called once per loop iteration, after the journal's commit, and
     /// after each sync.
     func flush() {
+        if !resumeQueue.isEmpty {
+            let resumed = resumeQueue
+            resumeQueue.removeAll()
+            for connection in resumed where !connection.state.isClosed && connection.exchange == nil {
+                processInput(connection)
+            }
+        }
         if !heldConnections.isEmpty {
             let durable = gate.durableThrough
             heldConnections.removeAll { connection in
@@ -262,7 +271,7 @@ final class HTTPServer {
 
     /// Parses and answers every complete request in the buffer, in order.
     private func processInput(_ connection: HTTPConnection) {
-        while connection.state.isOpen && connection.pendingInputCount > 0
+        while connection.state.isOpen && connection.pendingInputCount > 0 && connection.exchange == nil
             && connection.output.count <= HTTPServer.outputHighWater
         {
             switch parseNextRequest(connection) {
@@ -271,12 +280,20 @@ final class HTTPServer {
                 connection.sentContinue = false
                 let screened = connection.screened
                 connection.screened = false
-                let response = (screened ? nil : responder.screen(request)) ?? responder.respond(to: request)
+                let reply = (screened ? nil : responder.screen(request)).map(HTTPReply.response)
+                    ?? responder.reply(to: request)
                 let more = connection.pendingInputCount > 0
                 connection.state.requestCompleted(now: loop.now, keepAlive: request.keepAlive, moreInputPending: more)
-                queue(
-                    response, on: connection, keepAlive: request.keepAlive, method: request.method, path: request.path,
-                    headOnly: request.method == "HEAD")
+                switch reply {
+                case .response(let response):
+                    queue(
+                        response, on: connection, keepAlive: request.keepAlive, method: request.method,
+                        path: request.path, headOnly: request.method == "HEAD")
+                case .deferred(let start):
+                    let exchange = HTTPExchange(server: self, connection: connection, request: request)
+                    connection.exchange = exchange
+                    start(exchange)
+                }
                 if more { connection.requestStartedMicroseconds = clock.monotonicMicroseconds() }
             case .success(.awaitingBody(let head, let expectsContinue)):
                 if !connection.screened {
@@ -441,7 +458,8 @@ final class HTTPServer {
 
     private func timerFired(_ connection: HTTPConnection) {
         guard !connection.state.isClosed else { return }
-        switch connection.state.timerFired(now: loop.now, held: connection.output.isHeld) {
+        // A connection waiting on a long-poll or carrying a stream is not idle.
+        switch connection.state.timerFired(now: loop.now, held: connection.output.isHeld || connection.exchange != nil) {
         case .rearm:
             armTimer(connection)
         case .close:
@@ -457,6 +475,10 @@ final class HTTPServer {
 
     private func closeConnection(_ connection: HTTPConnection) {
         guard connections[connection.token] != nil else { return }
+        if let exchange = connection.exchange {
+            connection.exchange = nil
+            exchange.connectionClosed()
+        }
         connection.state.closed()
         connection.discardInput()
         account(connection)
@@ -465,5 +487,76 @@ final class HTTPServer {
         loop.unregister(connection.fd, token: connection.token)
         connection.fd.close()
         connections[connection.token] = nil
+    }
+
+    // MARK: Deferred replies and streams
+
+    /// A deferred request was answered: queue the response, then go on with the connection's next requests
+    /// (parsed at the end of the loop iteration, not inside whatever answered it).
+    func completeExchange(
+        _ exchange: HTTPExchange, on connection: HTTPConnection, response: HTTPResponse, keepAlive: Bool,
+        headOnly: Bool
+    ) {
+        guard connection.exchange === exchange, !connection.state.isClosed else { return }
+        connection.exchange = nil
+        queue(response, on: connection, keepAlive: keepAlive, method: exchange.method, path: exchange.path, headOnly: headOnly)
+        if connection.pendingInputCount > 0 { resumeQueue.append(connection) }
+        armTimer(connection)
+    }
+
+    /// Sends a stream's head: no Content-Length, the body ends when the connection closes.
+    func beginStream(
+        _ exchange: HTTPExchange, on connection: HTTPConnection, contentType: String, headers: [(String, String)]
+    ) {
+        guard connection.exchange === exchange, !connection.state.isClosed else { return }
+        let response = HTTPResponse(status: 200, headers: headers, contentType: contentType)
+        connection.output.append(ticket: gate.replyTicket, durableThrough: gate.durableThrough) {
+            response.serializeStreamHead(into: &$0)
+        }
+        if connection.output.isHeld, !heldConnections.contains(where: { $0 === connection }) {
+            heldConnections.append(connection)
+        }
+        if connection.output.sendable > 0 { queueFlush(connection) }
+        metrics.requestServed(route: Metrics.Route(path: exchange.path), status: 200)
+        logger.info(
+            "request",
+            [
+                "method": .string(exchange.method), "path": .string(exchange.path), "status": .int(200),
+                "bytes": .int(0), "duration_ms": .double(0), "remote": .string(connection.peer), "stream": .bool(true),
+            ])
+    }
+
+    /// Queues stream bytes (held, like responses, until the journal is durable through what they show); a
+    /// client with more than `backlogLimit` bytes unsent is dropped.
+    func stream(_ bytes: [UInt8], on connection: HTTPConnection, backlogLimit: Int) -> Bool {
+        guard !connection.state.isClosed else { return false }
+        guard connection.output.count + bytes.count <= backlogLimit else {
+            logger.warn(
+                "stream_client_dropped",
+                ["remote": .string(connection.peer), "unsent_bytes": .int(connection.output.count)])
+            closeConnection(connection)
+            return false
+        }
+        connection.output.append(ticket: gate.replyTicket, durableThrough: gate.durableThrough) {
+            $0.append(contentsOf: bytes)
+        }
+        if connection.output.isHeld, !heldConnections.contains(where: { $0 === connection }) {
+            heldConnections.append(connection)
+        }
+        if connection.output.sendable > 0 { queueFlush(connection) }
+        return true
+    }
+
+    /// Ends a stream or an abandoned exchange: send what is queued, then close.
+    func finishExchange(on connection: HTTPConnection) {
+        guard !connection.state.isClosed else { return }
+        connection.exchange = nil
+        connection.state.requestFailed()
+        stopReading(connection)
+        if connection.output.isEmpty {
+            closeConnection(connection)
+        } else {
+            queueFlush(connection)
+        }
     }
 }

@@ -2,8 +2,56 @@
 enum JobState: String, CaseIterable {
     case queued, running, done, failed, canceled
 
-    /// Whether the job will never run again.
+    /// Whether the job will not run again unless retried by hand.
     var isFinished: Bool { self == .done || self == .failed || self == .canceled }
+}
+
+/// What one attempt did: the entries of a job's `history`.
+struct AttemptRecord: Equatable {
+    /// Its number, from 1.
+    var attempt: Int
+    /// Wall-clock start, epoch milliseconds.
+    var startedAt: Int64
+    /// Wall-clock end; nil while it runs.
+    var finishedAt: Int64?
+    /// The worker process that ran it (0 when not known: journals of earlier versions).
+    var workerPID: Int32
+    /// How it ended; nil while it runs.
+    var outcome: AttemptOutcome?
+    /// Its error, for an attempt that did not succeed.
+    var error: String?
+    /// The handler's diagnostics (an `exec` command's last 4 KiB of stderr), successful attempts too.
+    var stderr: [UInt8]
+
+    /// Most bytes of diagnostics kept per attempt.
+    static let maximumStderrBytes = 4096
+    /// Most attempts a job's history keeps (the newest).
+    static let maximumKept = 20
+}
+
+/// Where the delivery of a job's callback stands (`callback` in the record).
+struct CallbackStatus: Equatable {
+    /// Delivery states.
+    enum State: String, CaseIterable {
+        /// Not delivered yet; attempts continue.
+        case pending
+        /// A 2xx answer was received.
+        case delivered
+        /// `callbacks.max_attempts` were made without a 2xx.
+        case failed
+    }
+
+    /// Where it stands.
+    var state: State
+    /// Delivery attempts made.
+    var attempts: Int
+    /// Why the last attempt did not deliver.
+    var lastError: String?
+    /// When the next attempt may start (wall clock, epoch milliseconds); nil for now.
+    var nextAttemptAt: Int64?
+
+    /// A delivery not yet tried.
+    static let fresh = CallbackStatus(state: .pending, attempts: 0, lastError: nil, nextAttemptAt: nil)
 }
 
 /// One job and its history, as the API shows it.
@@ -15,18 +63,25 @@ enum JobState: String, CaseIterable {
 /// Sendable like Array: the storage is only ever mutated while uniquely referenced, so a storage another
 /// thread can see is never written.
 struct Job: Equatable, @unchecked Sendable {
-    private struct Fields: Equatable {
+    fileprivate struct Fields: Equatable {
         let id: String
-        let payload: String
-        var lastError: String?
-        var result: String?
+        let payload: ByteString
         let maxRetries: Int
+        let priority: Int
+        let timeoutMilliseconds: Int?
+        let callbackURL: String?
         let sequence: UInt64
         let createdAt: Int64
+        var state: JobState
         var attempts: Int
+        var attemptsBeforeRetry: Int
+        var lastError: String?
+        var result: ByteString?
+        var resultTruncated: Bool
         var updatedAt: Int64
         var nextAttemptAt: Int64?
-        var state: JobState
+        var history: [AttemptRecord]
+        var callback: CallbackStatus?
     }
 
     private final class Storage {
@@ -39,9 +94,15 @@ struct Job: Equatable, @unchecked Sendable {
     /// Client-chosen id, 1-128 bytes.
     var id: String { storage.fields.id }
     /// The payload handed to the handler.
-    var payload: String { storage.fields.payload }
-    /// At most `maxRetries + 1` attempts.
+    var payload: ByteString { storage.fields.payload }
+    /// At most `maxRetries + 1` attempts (counted from the last manual retry).
     var maxRetries: Int { storage.fields.maxRetries }
+    /// 0-9; a higher priority runs first.
+    var priority: Int { storage.fields.priority }
+    /// The job's own timeout, overriding `job_timeout_ms`; nil uses the global one.
+    var timeoutMilliseconds: Int? { storage.fields.timeoutMilliseconds }
+    /// Where the record is POSTed when the job finishes.
+    var callbackURL: String? { storage.fields.callbackURL }
     /// Acceptance order, for FIFO and "newest first" listings.
     var sequence: UInt64 { storage.fields.sequence }
     /// Wall-clock acceptance time, epoch milliseconds.
@@ -52,10 +113,15 @@ struct Job: Equatable, @unchecked Sendable {
         get { storage.fields.state }
         set { uniqueStorage().fields.state = newValue }
     }
-    /// Attempts started so far.
+    /// Attempts started so far, across manual retries.
     private(set) var attempts: Int {
         get { storage.fields.attempts }
         set { uniqueStorage().fields.attempts = newValue }
+    }
+    /// `attempts` when the job was last retried by hand: the budget of `maxRetries + 1` counts from there.
+    private(set) var attemptsBeforeRetry: Int {
+        get { storage.fields.attemptsBeforeRetry }
+        set { uniqueStorage().fields.attemptsBeforeRetry = newValue }
     }
     /// Why the last attempt failed (or "canceled").
     private(set) var lastError: String? {
@@ -63,38 +129,98 @@ struct Job: Equatable, @unchecked Sendable {
         set { uniqueStorage().fields.lastError = newValue }
     }
     /// The handler's output on success.
-    private(set) var result: String? {
+    private(set) var result: ByteString? {
         get { storage.fields.result }
         set { uniqueStorage().fields.result = newValue }
+    }
+    /// The output was cut at `max_result_bytes`.
+    private(set) var resultTruncated: Bool {
+        get { storage.fields.resultTruncated }
+        set { uniqueStorage().fields.resultTruncated = newValue }
     }
     /// Wall-clock time of the last change, epoch milliseconds.
     private(set) var updatedAt: Int64 {
         get { storage.fields.updatedAt }
         set { uniqueStorage().fields.updatedAt = newValue }
     }
-    /// When a retry-waiting job becomes runnable (wall clock, epoch milliseconds); nil otherwise.
+    /// When a waiting job becomes runnable (scheduled, or a retry's backoff; wall clock, epoch milliseconds).
     private(set) var nextAttemptAt: Int64? {
         get { storage.fields.nextAttemptAt }
         set { uniqueStorage().fields.nextAttemptAt = newValue }
     }
+    /// The last `AttemptRecord.maximumKept` attempts, oldest first.
+    private(set) var history: [AttemptRecord] {
+        get { storage.fields.history }
+        set { uniqueStorage().fields.history = newValue }
+    }
+    /// The callback's delivery, once the job finished with a `callbackURL`.
+    private(set) var callback: CallbackStatus? {
+        get { storage.fields.callback }
+        set { uniqueStorage().fields.callback = newValue }
+    }
 
-    /// A freshly accepted job.
-    init(id: String, payload: String, maxRetries: Int, sequence: UInt64, now: Int64) {
-        self.init(
-            restoring: id, payload: payload, maxRetries: maxRetries, sequence: sequence, createdAt: now,
-            state: .queued, attempts: 0, lastError: nil, result: nil, updatedAt: now, nextAttemptAt: nil)
+    /// A freshly accepted job: queued, runnable now or at `spec.runAt`.
+    init(spec: JobSpec, sequence: UInt64, now: Int64) {
+        storage = Storage(
+            Fields(
+                id: spec.id, payload: spec.payload, maxRetries: spec.maxRetries, priority: spec.priority,
+                timeoutMilliseconds: spec.timeoutMilliseconds, callbackURL: spec.callbackURL, sequence: sequence,
+                createdAt: now, state: .queued, attempts: 0, attemptsBeforeRetry: 0, lastError: nil, result: nil,
+                resultTruncated: false, updatedAt: now, nextAttemptAt: spec.runAt.flatMap { $0 > now ? $0 : nil },
+                history: [], callback: nil))
+    }
+
+    /// A freshly accepted job with only the basic fields (tests, and journals of the first format).
+    init(id: String, payload: ByteString, maxRetries: Int, sequence: UInt64, now: Int64) {
+        self.init(spec: JobSpec(id: id, payload: payload, maxRetries: maxRetries), sequence: sequence, now: now)
     }
 
     /// A job exactly as the journal recorded it.
-    init(
-        restoring id: String, payload: String, maxRetries: Int, sequence: UInt64, createdAt: Int64, state: JobState,
-        attempts: Int, lastError: String?, result: String?, updatedAt: Int64, nextAttemptAt: Int64?
-    ) {
+    init(restoring snapshot: Snapshot) {
         storage = Storage(
             Fields(
-                id: id, payload: payload, lastError: lastError, result: result, maxRetries: maxRetries,
-                sequence: sequence, createdAt: createdAt, attempts: attempts, updatedAt: updatedAt,
-                nextAttemptAt: nextAttemptAt, state: state))
+                id: snapshot.spec.id, payload: snapshot.spec.payload, maxRetries: snapshot.spec.maxRetries,
+                priority: snapshot.spec.priority, timeoutMilliseconds: snapshot.spec.timeoutMilliseconds,
+                callbackURL: snapshot.spec.callbackURL, sequence: snapshot.sequence, createdAt: snapshot.createdAt,
+                state: snapshot.state, attempts: snapshot.attempts, attemptsBeforeRetry: snapshot.attemptsBeforeRetry,
+                lastError: snapshot.lastError, result: snapshot.result, resultTruncated: snapshot.resultTruncated,
+                updatedAt: snapshot.updatedAt, nextAttemptAt: snapshot.nextAttemptAt, history: snapshot.history,
+                callback: snapshot.callback))
+    }
+
+    /// Every field of a job, for the journal's snapshot records.
+    struct Snapshot: Equatable {
+        var spec: JobSpec
+        var sequence: UInt64
+        var createdAt: Int64
+        var state: JobState
+        var attempts: Int
+        var attemptsBeforeRetry = 0
+        var lastError: String?
+        var result: ByteString?
+        var resultTruncated = false
+        var updatedAt: Int64
+        var nextAttemptAt: Int64?
+        var history: [AttemptRecord] = []
+        var callback: CallbackStatus?
+    }
+
+    /// This job's fields, for a snapshot record.
+    var snapshot: Snapshot {
+        let fields = storage.fields
+        return Snapshot(
+            spec: spec, sequence: fields.sequence, createdAt: fields.createdAt, state: fields.state,
+            attempts: fields.attempts, attemptsBeforeRetry: fields.attemptsBeforeRetry, lastError: fields.lastError,
+            result: fields.result, resultTruncated: fields.resultTruncated, updatedAt: fields.updatedAt,
+            nextAttemptAt: fields.nextAttemptAt, history: fields.history, callback: fields.callback)
+    }
+
+    /// What was submitted (the run time is not kept apart from `nextAttemptAt`).
+    var spec: JobSpec {
+        let fields = storage.fields
+        return JobSpec(
+            id: fields.id, payload: fields.payload, maxRetries: fields.maxRetries, priority: fields.priority,
+            timeoutMilliseconds: fields.timeoutMilliseconds, callbackURL: fields.callbackURL)
     }
 
     static func == (left: Job, right: Job) -> Bool {
@@ -107,10 +233,17 @@ struct Job: Equatable, @unchecked Sendable {
         return storage
     }
 
-    /// Whether a resubmission with this content is the same job (idempotent enqueue).
-    func hasSameContent(payload: String, maxRetries: Int) -> Bool {
-        self.payload == payload && self.maxRetries == maxRetries
+    /// Whether a resubmission is the same job (idempotent enqueue): same payload, retries, priority, timeout and
+    /// callback. When it runs is not compared: a relative `delay_ms` resubmitted later names another time.
+    func hasSameContent(as spec: JobSpec) -> Bool {
+        let fields = storage.fields
+        return fields.payload == spec.payload && fields.maxRetries == spec.maxRetries
+            && fields.priority == spec.priority && fields.timeoutMilliseconds == spec.timeoutMilliseconds
+            && fields.callbackURL == spec.callbackURL
     }
+
+    /// Attempts counted against `maxRetries` (those since the last manual retry).
+    var attemptsInBudget: Int { attempts - attemptsBeforeRetry }
 }
 
 /// A transition the lifecycle does not allow from the job's current state, or an event for a job the store does
@@ -132,32 +265,46 @@ enum InvalidTransition: Error, Equatable, CustomStringConvertible {
 
 /// The lifecycle's transitions (docs/architecture.md, "Job lifecycle"); `JobStore.apply` calls them.
 extension Job {
-    /// queued -> running: an attempt starts.
-    mutating func start(now: Int64) throws(InvalidTransition) {
+    /// queued -> running: an attempt starts (in the worker with `workerPID`).
+    mutating func start(now: Int64, workerPID: Int32 = 0) throws(InvalidTransition) {
         guard state == .queued else { throw .notAllowed(from: state, event: "start") }
         state = .running
         attempts += 1
         nextAttemptAt = nil
         updatedAt = now
+        let attempt = attempts
+        updateHistory { entries in
+            entries.append(
+                AttemptRecord(
+                    attempt: attempt, startedAt: now, finishedAt: nil, workerPID: workerPID, outcome: nil, error: nil,
+                    stderr: []))
+        }
     }
 
     /// running -> done.
-    mutating func succeed(result: String, now: Int64) throws(InvalidTransition) {
+    mutating func succeed(
+        result: ByteString, truncated: Bool = false, detail: [UInt8] = [], now: Int64
+    ) throws(InvalidTransition) {
         guard state == .running else { throw .notAllowed(from: state, event: "succeed") }
         state = .done
         self.result = result
+        resultTruncated = truncated
         updatedAt = now
+        endAttempt(.ok, error: nil, detail: detail, now: now)
     }
 
     /// running -> queued, runnable at `retryAt`, or running -> failed when no attempts are left (or no retry
     /// time is given: the supervisor gives none once the budget is spent).
-    mutating func failAttempt(error: String, retryAt: Int64?, now: Int64) throws(InvalidTransition) {
+    mutating func failAttempt(
+        outcome: AttemptOutcome = .error, error: String, detail: [UInt8] = [], retryAt: Int64?, now: Int64
+    ) throws(InvalidTransition) {
         guard state == .running else { throw .notAllowed(from: state, event: "fail") }
         lastError = error
         updatedAt = now
-        if let retryAt, attempts <= maxRetries {
+        endAttempt(outcome, error: error, detail: detail, now: now)
+        if let retryAt, attemptsInBudget <= maxRetries {
             state = .queued
-            nextAttemptAt = retryAt
+            nextAttemptAt = retryAt > now ? retryAt : nil
         } else {
             state = .failed
         }
@@ -173,7 +320,8 @@ extension Job {
         guard state == .running else { throw .notAllowed(from: state, event: "interrupt") }
         lastError = error
         updatedAt = now
-        if attempts <= maxRetries + 1 {
+        endAttempt(.interrupted, error: error, detail: [], now: now)
+        if attemptsInBudget <= maxRetries + 1 {
             state = .queued
             nextAttemptAt = nil
         } else {
@@ -184,10 +332,33 @@ extension Job {
     /// queued/running -> canceled; finished jobs refuse.
     mutating func cancel(now: Int64) throws(InvalidTransition) {
         guard !state.isFinished else { throw .notAllowed(from: state, event: "cancel") }
+        if state == .running { endAttempt(.canceled, error: "canceled", detail: [], now: now) }
         state = .canceled
         lastError = "canceled"
         nextAttemptAt = nil
         updatedAt = now
+    }
+
+    /// failed/canceled -> queued with a fresh budget of `maxRetries + 1` attempts (`POST /jobs/{id}/retry`).
+    /// `attempts` keeps counting and the history keeps the earlier attempts; the callback is delivered again
+    /// when the job finishes again.
+    mutating func retry(now: Int64) throws(InvalidTransition) {
+        guard state == .failed || state == .canceled else { throw .notAllowed(from: state, event: "retry") }
+        state = .queued
+        attemptsBeforeRetry = attempts
+        nextAttemptAt = nil
+        result = nil
+        resultTruncated = false
+        callback = nil
+        updatedAt = now
+    }
+
+    /// The callback's delivery moved on.
+    mutating func setCallback(_ status: CallbackStatus) throws(InvalidTransition) {
+        guard state.isFinished, callbackURL != nil else {
+            throw .notAllowed(from: state, event: "callback delivery")
+        }
+        callback = status
     }
 
     /// Refuses an attempt's end for another attempt than the one running (0: a record of the first journal format,
@@ -198,8 +369,37 @@ extension Job {
         }
     }
 
-    /// A retry-waiting job's time has come: it is plainly queued again.
+    /// A waiting job's time has come: it is plainly queued again.
     mutating func becomeRunnable() {
         nextAttemptAt = nil
+    }
+
+    /// Closes the running attempt's history entry.
+    private mutating func endAttempt(_ outcome: AttemptOutcome, error: String?, detail: [UInt8], now: Int64) {
+        let attempt = attempts
+        let stderr = detail.count > AttemptRecord.maximumStderrBytes
+            ? Array(detail.suffix(AttemptRecord.maximumStderrBytes)) : detail
+        updateHistory { entries in
+            if let last = entries.indices.last, entries[last].attempt == attempt, entries[last].outcome == nil {
+                entries[last].finishedAt = now
+                entries[last].outcome = outcome
+                entries[last].error = error
+                entries[last].stderr = stderr
+            } else {
+                // A journal of an earlier version did not record the start: keep what is known.
+                entries.append(
+                    AttemptRecord(
+                        attempt: attempt, startedAt: now, finishedAt: now, workerPID: 0, outcome: outcome,
+                        error: error, stderr: stderr))
+            }
+        }
+    }
+
+    /// Changes the history in place (no copy of the array), keeping the newest `AttemptRecord.maximumKept`.
+    private mutating func updateHistory(_ change: (inout [AttemptRecord]) -> Void) {
+        let storage = uniqueStorage()
+        change(&storage.fields.history)
+        let excess = storage.fields.history.count - AttemptRecord.maximumKept
+        if excess > 0 { storage.fields.history.removeFirst(excess) }
     }
 }

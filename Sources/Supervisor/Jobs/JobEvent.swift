@@ -4,40 +4,51 @@
 enum JobEvent: Equatable {
     /// A job was accepted (the event that must be durable before `202`).
     case accepted(JobSpec, sequence: UInt64, at: Int64)
-    /// An attempt started.
-    case started(id: String, attempt: Int, at: Int64)
-    /// The attempt succeeded with `result`; it ran `runMicroseconds`.
-    case succeeded(id: String, attempt: Int, result: String, runMicroseconds: Int64, at: Int64)
+    /// An attempt started, in the worker with `workerPID`.
+    case started(id: String, attempt: Int, workerPID: Int32 = 0, at: Int64)
+    /// The attempt succeeded with `result` (cut at `max_result_bytes` when `truncated`); `detail` is the
+    /// handler's diagnostics (an `exec` command's stderr tail); it ran `runMicroseconds`.
+    case succeeded(
+        id: String, attempt: Int, result: ByteString, truncated: Bool = false, detail: [UInt8] = [],
+        runMicroseconds: Int64, at: Int64)
     /// The attempt failed (`outcome`: error, crash, timeout or protocol); `retryAt` is when the next may start,
     /// nil when the job failed for good.
     case attemptFailed(
-        id: String, attempt: Int, outcome: AttemptOutcome, error: String, runMicroseconds: Int64, retryAt: Int64?,
-        at: Int64)
+        id: String, attempt: Int, outcome: AttemptOutcome, error: String, detail: [UInt8] = [], runMicroseconds: Int64,
+        retryAt: Int64?, at: Int64)
     /// An attempt was cut short by the supervisor itself: its shutdown deadline, or its death (found on replay).
     case interrupted(id: String, attempt: Int, error: String, at: Int64)
     /// The job was canceled.
     case canceled(id: String, at: Int64)
+    /// A failed or canceled job was queued again by hand, with a fresh attempt budget.
+    case retried(id: String, at: Int64)
+    /// The delivery of the job's callback moved on.
+    case callback(id: String, CallbackStatus, at: Int64)
+    /// Dispatch was paused (`true`) or resumed; not about one job.
+    case dispatchPaused(Bool, at: Int64)
     /// A whole job as it stood when the journal was compacted.
     case snapshot(Job)
 
-    /// The job the event is about.
-    var jobID: String {
+    /// The job the event is about; nil for events about the queue as a whole.
+    var jobID: String? {
         switch self {
         case .accepted(let spec, _, _): return spec.id
-        case .started(let id, _, _), .succeeded(let id, _, _, _, _), .attemptFailed(let id, _, _, _, _, _, _),
-            .interrupted(let id, _, _, _), .canceled(let id, _):
+        case .started(let id, _, _, _), .succeeded(let id, _, _, _, _, _, _),
+            .attemptFailed(let id, _, _, _, _, _, _, _), .interrupted(let id, _, _, _), .canceled(let id, _),
+            .retried(let id, _), .callback(let id, _, _):
             return id
         case .snapshot(let job): return job.id
+        case .dispatchPaused: return nil
         }
     }
 
-    /// Whether a reply depends on this event (`202` on accept, `200` on cancel): such events are made durable
-    /// before the reply goes out. Progress events ride along with the next sync: losing one to a power failure
-    /// only makes a job run again (at least once), never lose it.
+    /// Whether a reply depends on this event (`202` on accept, `200` on cancel, retry and pause): such events are
+    /// made durable before the reply goes out. Progress events ride along with the next sync: losing one to a
+    /// power failure only makes a job run again (at least once), never lose it.
     var mustBeDurableBeforeReply: Bool {
         switch self {
-        case .accepted, .canceled: return true
-        case .started, .attemptFailed, .succeeded, .snapshot, .interrupted: return false
+        case .accepted, .canceled, .retried, .dispatchPaused: return true
+        case .started, .attemptFailed, .succeeded, .snapshot, .interrupted, .callback: return false
         }
     }
 
@@ -45,11 +56,14 @@ enum JobEvent: Equatable {
     var summary: String {
         switch self {
         case .accepted(let spec, _, _): return "accepted(\(spec.id))"
-        case .started(let id, let attempt, _): return "started(\(id), \(attempt))"
-        case .attemptFailed(let id, let attempt, _, _, _, _, _): return "attempt_failed(\(id), \(attempt))"
-        case .succeeded(let id, _, _, _, _): return "succeeded(\(id))"
+        case .started(let id, let attempt, _, _): return "started(\(id), \(attempt))"
+        case .attemptFailed(let id, let attempt, _, _, _, _, _, _): return "attempt_failed(\(id), \(attempt))"
+        case .succeeded(let id, _, _, _, _, _, _): return "succeeded(\(id))"
         case .canceled(let id, _): return "canceled(\(id))"
         case .interrupted(let id, let attempt, _, _): return "interrupted(\(id), \(attempt))"
+        case .retried(let id, _): return "retried(\(id))"
+        case .callback(let id, let status, _): return "callback(\(id), \(status.state.rawValue))"
+        case .dispatchPaused(let paused, _): return paused ? "paused" : "resumed"
         case .snapshot(let job): return "snapshot(\(job.id))"
         }
     }
@@ -57,12 +71,23 @@ enum JobEvent: Equatable {
 
 /// What a client asked for when it submitted a job.
 struct JobSpec: Equatable {
+    /// The priorities a job may have; the default is the lowest.
+    static let priorities = 0...9
+
     /// Client-chosen id, 1-128 bytes.
     var id: String
     /// What the handler gets.
-    var payload: String
+    var payload: ByteString
     /// At most `maxRetries + 1` attempts.
     var maxRetries: Int
+    /// 0-9; a higher priority runs first, FIFO within a priority.
+    var priority = 0
+    /// The job's own timeout in milliseconds (`timeout_ms`); nil uses `job_timeout_ms`.
+    var timeoutMilliseconds: Int? = nil
+    /// When it may first run (wall clock, epoch milliseconds; from `run_at` or `delay_ms`); nil: now.
+    var runAt: Int64? = nil
+    /// Where the finished record is POSTed (`callback_url`).
+    var callbackURL: String? = nil
 }
 
 /// How one attempt ended: the `outcome` label of `prefork_attempts_total`.

@@ -8,8 +8,9 @@ final class JobLedger {
     private let log: JobEventLog
     private let metrics: Metrics
     private let logger: Logger
-    /// Called after each recorded event with the job as it is now (event stream, waiters).
-    var observers: [(JobEvent, Job) -> Void] = []
+    /// Called after each recorded event with the job as it is now, nil for an event about the queue (event
+    /// stream, waiters, callbacks).
+    var observers: [(JobEvent, Job?) -> Void] = []
     /// What running attempts last reported, by job id. Not durable: it only describes a running attempt.
     private(set) var progress: [String: JobProgress] = [:]
 
@@ -26,20 +27,36 @@ final class JobLedger {
 
     /// Applies `event`, makes it durable (in order with every other event), counts and logs it. Throws, changing
     /// nothing, when the event does not apply to the job as it is.
+    /// Returns the job as it is after the event; nil for an event about the queue as a whole (pause).
     @discardableResult
-    func record(_ event: JobEvent) throws(InvalidTransition) -> Job {
+    func record(_ event: JobEvent) throws(InvalidTransition) -> Job? {
         let job = try store.apply(event)
         let before = store.previousState
         log.append(event)
-        if job.state != .running, !progress.isEmpty { progress[job.id] = nil }
-        observe(event, job, before: before)
+        if let job {
+            if job.state != .running, !progress.isEmpty { progress[job.id] = nil }
+            observe(event, job, before: before)
+        } else {
+            observeQueue(event)
+        }
         for observer in observers { observer(event, job) }
         return job
     }
 
+    /// `record` for an event about one job: returns that job.
+    @discardableResult
+    func recordJob(_ event: JobEvent) throws(InvalidTransition) -> Job {
+        // Only `.dispatchPaused` yields no job, and it is not a job event.
+        try record(event)!
+    }
+
+    /// Whether dispatch is paused.
+    var paused: Bool { store.paused }
+
     /// Takes over the jobs replayed from the journal (at start, before anything is recorded).
     func restore(_ replayed: JobStore) {
         store = replayed
+        metrics.paused = replayed.paused
     }
 
     /// A running attempt's progress report; ignored unless the job is running that attempt.
@@ -74,10 +91,10 @@ final class JobLedger {
         case .accepted(let spec, _, _):
             metrics.jobAccepted()
             logger.debug("job_accepted", ["id": .string(spec.id), "max_retries": .int(spec.maxRetries)])
-        case .started(let id, let attempt, let at):
+        case .started(let id, let attempt, _, let at):
             if attempt == 1 { metrics.queueWait.observe(Double(at - job.createdAt) / 1000) }
             logger.debug("job_started", ["id": .string(id), "attempt": .int(attempt)])
-        case .succeeded(let id, let attempt, _, let runMicroseconds, _):
+        case .succeeded(let id, let attempt, _, _, _, let runMicroseconds, _):
             metrics.attemptEnded(.ok)
             metrics.runTime.observe(Double(runMicroseconds) / 1_000_000)
             metrics.jobFinished(.done)
@@ -87,7 +104,7 @@ final class JobLedger {
                     "id": .string(id), "attempt": .int(attempt),
                     "duration_ms": .double(Double(runMicroseconds) / 1000),
                 ])
-        case .attemptFailed(let id, let attempt, let outcome, let error, let runMicroseconds, let retryAt, let at):
+        case .attemptFailed(let id, let attempt, let outcome, let error, _, let runMicroseconds, let retryAt, let at):
             metrics.attemptEnded(outcome)
             metrics.runTime.observe(Double(runMicroseconds) / 1_000_000)
             if job.state == .queued {
@@ -102,6 +119,12 @@ final class JobLedger {
                 metrics.jobFinished(.failed)
                 logger.info("job_failed", ["id": .string(id), "attempt": .int(attempt), "error": .string(error)])
             }
+        case .retried(let id, _):
+            metrics.jobRequeued()
+            logger.info("job_requeued", ["id": .string(id), "attempts": .int(job.attempts), "was": .optional(before?.rawValue)])
+        case .callback(let id, let status, _):
+            logger.debug(
+                "callback_state", ["id": .string(id), "state": .string(status.state.rawValue), "attempts": .int(status.attempts)])
         case .interrupted(let id, let attempt, let error, _):
             metrics.attemptEnded(.interrupted)
             if job.state == .failed { metrics.jobFinished(.failed) }
@@ -114,8 +137,16 @@ final class JobLedger {
         case .canceled(let id, _):
             metrics.jobFinished(.canceled)
             logger.info("job_canceled", ["id": .string(id), "was": .optional(before?.rawValue)])
-        case .snapshot:
+        case .snapshot, .dispatchPaused:
             break
+        }
+    }
+
+    /// The log line of an event about the queue.
+    private func observeQueue(_ event: JobEvent) {
+        if case .dispatchPaused(let paused, _) = event {
+            metrics.paused = paused
+            logger.info(paused ? "dispatch_paused" : "dispatch_resumed", ["queued": .int(store.queuedCount)])
         }
     }
 }

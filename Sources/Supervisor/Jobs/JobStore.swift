@@ -1,5 +1,5 @@
-/// Every job the supervisor knows, the FIFO of runnable ones, the jobs waiting for a time (retry backoff), and
-/// retention of finished ones.
+/// Every job the supervisor knows, the runnable ones (a FIFO per priority), the jobs waiting for a time
+/// (scheduled, or a retry's backoff), whether dispatch is paused, and retention of finished ones.
 ///
 /// Pure bookkeeping, no I/O: `apply` is the one way a job changes, used live (through `JobLedger`) and when
 /// the journal is replayed. Lifecycle rules live in `Job`.
@@ -10,9 +10,12 @@ struct JobStore {
     var maximumResultBytes: Int
 
     private(set) var jobs: [String: Job] = [:]
-    /// Runnable jobs in order, with their sequence so an entry left by a canceled job cannot be taken for a
-    /// later job that reuses its id. Entries whose job is no longer runnable are skipped when popped.
-    private var runnable = Deque<(id: String, sequence: UInt64)>()
+    /// Runnable jobs in order, one FIFO per priority (index 0-9), with their sequence so an entry left by a
+    /// canceled job cannot be taken for a later job that reuses its id. Entries whose job is no longer runnable
+    /// are skipped when popped.
+    private var runnable = [Deque<(id: String, sequence: UInt64)>](repeating: Deque(), count: JobSpec.priorities.count)
+    /// Dispatch is paused (`POST /pause`): jobs are accepted and kept, none is started.
+    private(set) var paused = false
     /// Queued jobs that become runnable at a wall-clock time, earliest first (entries of jobs that changed
     /// since are skipped when due).
     private var waiting = MinHeap<WaitingEntry>()
@@ -55,28 +58,30 @@ struct JobStore {
 
     /// Applies one event and returns the job as it is after it; throws when the event does not apply (unknown
     /// id, or a transition the lifecycle refuses), leaving the store unchanged.
+    /// Returns nil for an event about the queue as a whole (pause).
     @discardableResult
-    mutating func apply(_ event: JobEvent) throws(InvalidTransition) -> Job {
+    mutating func apply(_ event: JobEvent) throws(InvalidTransition) -> Job? {
         switch event {
         case .accepted(let spec, let sequence, let at):
-            let job = Job(
-                id: spec.id, payload: spec.payload, maxRetries: spec.maxRetries, sequence: sequence, now: at)
+            let job = Job(spec: spec, sequence: sequence, now: at)
             insert(job)
             return job
         case .snapshot(let job):
             insert(job)
             return job
-        case .started(let id, _, let at):
-            return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.start(now: at) }
-        case .succeeded(let id, let attempt, let result, _, let at):
+        case .started(let id, _, let workerPID, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in
+                try job.start(now: at, workerPID: workerPID)
+            }
+        case .succeeded(let id, let attempt, let result, let truncated, let detail, _, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in
                 try job.expect(attempt: attempt, for: "succeed")
-                try job.succeed(result: result, now: at)
+                try job.succeed(result: result, truncated: truncated, detail: detail, now: at)
             }
-        case .attemptFailed(let id, let attempt, _, let error, _, let retryAt, let at):
+        case .attemptFailed(let id, let attempt, let outcome, let error, let detail, _, let retryAt, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in
                 try job.expect(attempt: attempt, for: "fail")
-                try job.failAttempt(error: error, retryAt: retryAt, now: at)
+                try job.failAttempt(outcome: outcome, error: error, detail: detail, retryAt: retryAt, now: at)
             }
         case .interrupted(let id, let attempt, let error, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in
@@ -85,6 +90,14 @@ struct JobStore {
             }
         case .canceled(let id, let at):
             return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.cancel(now: at) }
+        case .retried(let id, let at):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.retry(now: at) }
+        case .callback(let id, let status, _):
+            return try update(id) { (job: inout Job) throws(InvalidTransition) in try job.setCallback(status) }
+        case .dispatchPaused(let paused, _):
+            self.paused = paused
+            previousState = nil
+            return nil
         }
     }
 
@@ -93,16 +106,24 @@ struct JobStore {
         acceptanceOrder.compactMap { entry in jobs[entry.id].flatMap { $0.sequence == entry.sequence ? $0 : nil } }
     }
 
-    /// Whether any job is waiting to run now.
-    var hasRunnable: Bool { !runnable.isEmpty }
+    /// Whether any job is waiting to run now (entries of jobs canceled since may make this true; taking the
+    /// next runnable job skips them).
+    var hasRunnable: Bool {
+        for queue in runnable where !queue.isEmpty { return true }
+        return false
+    }
 
-    /// The oldest runnable job's id and the number of its next attempt, taken off the FIFO; `apply(.started)` then
-    /// starts it.
+    /// The runnable job of the highest priority that became runnable first, with the number of its next attempt,
+    /// taken off its FIFO; `apply(.started)` then starts it.
     mutating func nextRunnable() -> (id: String, attempt: Int)? {
-        while let (id, sequence) = runnable.popFirst() {
-            guard let job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil
-            else { continue }
-            return (id, job.attempts + 1)
+        var priority = runnable.count - 1
+        while priority >= 0 {
+            while let (id, sequence) = runnable[priority].popFirst() {
+                guard let job = jobs[id], job.sequence == sequence, job.state == .queued, job.nextAttemptAt == nil
+                else { continue }
+                return (id, job.attempts + 1)
+            }
+            priority -= 1
         }
         return nil
     }
@@ -124,22 +145,48 @@ struct JobStore {
             _ = waiting.popFirst()
             guard isStillWaiting(top), let index = jobs.index(forKey: top.id) else { continue }
             jobs.values[index].becomeRunnable()
-            runnable.append((top.id, top.sequence))
+            runnable[jobs.values[index].priority].append((top.id, top.sequence))
             count += 1
         }
         return count
     }
 
+    /// One page of jobs, newest first: those older than `cursor` (a sequence; nil starts with the newest) that
+    /// match `filter`, at most `limit`, and the cursor of the next page (nil when there is none). At most
+    /// `scanLimit` entries are looked at per page, so a filter that matches rarely cannot make one request walk
+    /// a million jobs: the page then holds fewer than `limit` and its cursor continues the walk.
+    func list(
+        _ filter: JobFilter = JobFilter(), before cursor: UInt64? = nil, limit: Int, scanLimit: Int = 100_000
+    ) -> (jobs: [Job], nextCursor: UInt64?) {
+        // acceptanceOrder is sorted by sequence: find where the page starts.
+        var end = acceptanceOrder.count
+        if let cursor {
+            var low = 0
+            var high = acceptanceOrder.count
+            while low < high {
+                let middle = (low + high) / 2
+                if acceptanceOrder[middle].sequence < cursor { low = middle + 1 } else { high = middle }
+            }
+            end = low
+        }
+        var result: [Job] = []
+        var index = end
+        var scanned = 0
+        while index > 0 {
+            if result.count == limit { return (result, result.last.map(\.sequence)) }
+            if scanned == scanLimit { return (result, acceptanceOrder[index].sequence) }
+            index -= 1
+            scanned += 1
+            let entry = acceptanceOrder[index]
+            guard let job = jobs[entry.id], job.sequence == entry.sequence, filter.matches(job) else { continue }
+            result.append(job)
+        }
+        return (result, nil)
+    }
+
     /// Jobs newest first, optionally only in `state`, at most `limit`.
     func list(state: JobState?, limit: Int) -> [Job] {
-        var result: [Job] = []
-        for entry in acceptanceOrder.reversed() {
-            guard let job = jobs[entry.id], job.sequence == entry.sequence else { continue }
-            if let state, job.state != state { continue }
-            result.append(job)
-            if result.count == limit { break }
-        }
-        return result
+        list(JobFilter(state: state), limit: limit, scanLimit: .max).jobs
     }
 
     // MARK: Bookkeeping
@@ -164,7 +211,7 @@ struct JobStore {
             if let at = job.nextAttemptAt {
                 waiting.insert(WaitingEntry(at: at, sequence: job.sequence, id: job.id))
             } else {
-                runnable.append((job.id, job.sequence))
+                runnable[job.priority].append((job.id, job.sequence))
             }
         case .running:
             runningCount += 1
@@ -243,6 +290,27 @@ struct JobStore {
     }
 }
 
+/// What `GET /jobs` may select on.
+struct JobFilter: Equatable {
+    /// Only jobs in this state.
+    var state: JobState?
+    /// Only jobs of this priority.
+    var priority: Int?
+    /// Only jobs accepted at or after this time (epoch milliseconds).
+    var createdAfter: Int64?
+    /// Only jobs accepted before this time (epoch milliseconds).
+    var createdBefore: Int64?
+
+    /// Whether `job` is selected.
+    func matches(_ job: Job) -> Bool {
+        if let state, job.state != state { return false }
+        if let priority, job.priority != priority { return false }
+        if let createdAfter, job.createdAt < createdAfter { return false }
+        if let createdBefore, job.createdAt >= createdBefore { return false }
+        return true
+    }
+}
+
 /// A queued job waiting for its time, ordered by time then acceptance.
 private struct WaitingEntry: Comparable {
     var at: Int64
@@ -256,5 +324,9 @@ private struct WaitingEntry: Comparable {
 
 extension Job {
     /// Bytes of its result and error that a finished job keeps in memory (and in the journal).
-    var retainedBytes: Int { (result?.utf8.count ?? 0) + (lastError?.utf8.count ?? 0) }
+    var retainedBytes: Int {
+        var bytes = (result?.count ?? 0) + (lastError?.utf8.count ?? 0)
+        for entry in history { bytes += entry.stderr.count + (entry.error?.utf8.count ?? 0) }
+        return bytes
+    }
 }

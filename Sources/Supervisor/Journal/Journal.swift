@@ -149,14 +149,16 @@ final class Journal: JobEventLog, ReplyGate {
 
     // MARK: Compaction
 
-    /// Replaces the journal with the live jobs now, on the loop (at start, after replay).
-    func compactNow(jobsInAcceptanceOrder jobs: [Job]) throws(SystemError) {
+    /// Replaces the journal with the live jobs now, on the loop (at start, after replay), after a pause record
+    /// when dispatch is `paused`.
+    func compactNow(jobsInAcceptanceOrder jobs: [Job], paused: Bool = false) throws(SystemError) {
         let started = Time.monotonicMicroseconds()
         let before = size
         try commit()
         let temporary = try Posix.open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND, noFollow: true)
         var bytes = JournalFile.header
         bytes.reserveCapacity(size / 2)
+        if paused { JournalRecord.encode(.dispatchPaused(true, at: 0), into: &bytes) }
         for job in jobs { JournalRecord.encode(.snapshot(job), into: &bytes) }
         try install(temporary, appending: bytes, size: bytes.count)
         compacted(before: before, started: started, background: false)
@@ -164,12 +166,12 @@ final class Journal: JobEventLog, ReplyGate {
 
     /// Starts a background compaction when the file has grown past the threshold (called once per loop
     /// iteration). `jobs` is only evaluated then.
-    func compactIfDue(jobs: @autoclosure () -> [String: Job]) throws(SystemError) {
+    func compactIfDue(jobs: @autoclosure () -> [String: Job], paused: Bool = false) throws(SystemError) {
         guard size > compactionThreshold, compaction == nil else { return }
         try commit()
         let file = try Posix.open(temporaryPath, O_RDWR | O_CREAT | O_TRUNC | O_APPEND, noFollow: true)
         compaction = (file, [], Time.monotonicMicroseconds())
-        compactor.start(jobs: jobs(), file: file, capacity: size / 2)
+        compactor.start(jobs: jobs(), paused: paused, file: file, capacity: size / 2)
     }
 
     /// Completes a background compaction: carry the events committed since the snapshot over, fsync, rename

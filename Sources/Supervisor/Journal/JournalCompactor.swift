@@ -27,11 +27,13 @@ final class JournalCompactor: Sendable {
     }
 
     /// Writes the jobs (the table is shared copy-on-write, so taking it costs the loop nothing) to `file` in
-    /// acceptance order, fsyncs it, and notifies. `file` belongs to the compactor until the outcome is taken.
-    func start(jobs: [String: Job], file: FileDescriptor, capacity: Int) {
+    /// acceptance order, after a pause record when dispatch is `paused`, fsyncs it, and notifies. `file` belongs
+    /// to the compactor until the outcome is taken.
+    func start(jobs: [String: Job], paused: Bool = false, file: FileDescriptor, capacity: Int) {
         queue.async { [self] in
             var bytes = JournalFile.header
             bytes.reserveCapacity(capacity)
+            if paused { JournalRecord.encode(.dispatchPaused(true, at: 0), into: &bytes) }
             for job in jobs.values.sorted(by: { $0.sequence < $1.sequence }) {
                 JournalRecord.encode(.snapshot(job), into: &bytes)
             }

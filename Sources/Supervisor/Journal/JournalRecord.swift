@@ -25,6 +25,9 @@ enum JournalRecord {
         case canceled = 5
         case snapshot = 6
         case interrupted = 7
+        case retried = 8
+        case callback = 9
+        case dispatchPaused = 10
     }
 
     /// Field tags. A reader skips tags it does not know; a missing field takes its default.
@@ -45,6 +48,22 @@ enum JournalRecord {
         case createdAt = 14
         case updatedAt = 15
         case nextAttemptAt = 16
+        case priority = 17
+        case timeoutMilliseconds = 18
+        case callbackURL = 19
+        case runAt = 20
+        case workerPID = 21
+        case truncated = 22
+        case detail = 23
+        case attemptsBeforeRetry = 24
+        /// The attempts of a snapshot: entries of [u32 length][fields], each with tags attempt, at (start),
+        /// updatedAt (end), workerPID, outcome, error, detail.
+        case history = 25
+        case callbackState = 26
+        case callbackAttempts = 27
+        case callbackError = 28
+        case callbackNextAt = 29
+        case paused = 30
     }
 
     /// Why bytes at some offset are not a valid record.
@@ -97,16 +116,21 @@ enum JournalRecord {
         case .accepted(let spec, let sequence, let at):
             sink.kind(.accepted)
             sink.string(.id, spec.id)
-            sink.string(.payload, spec.payload)
+            sink.bytes(.payload, spec.payload.bytes)
             sink.integer(.maxRetries, UInt32(spec.maxRetries))
             sink.integer(.sequence, sequence)
             sink.integer(.at, at)
-        case .started(let id, let attempt, let at):
+            if spec.priority != 0 { sink.integer(.priority, UInt8(spec.priority)) }
+            if let timeout = spec.timeoutMilliseconds { sink.integer(.timeoutMilliseconds, UInt32(timeout)) }
+            if let runAt = spec.runAt { sink.integer(.runAt, runAt) }
+            if let url = spec.callbackURL { sink.string(.callbackURL, url) }
+        case .started(let id, let attempt, let workerPID, let at):
             sink.kind(.started)
             sink.string(.id, id)
             sink.integer(.attempt, UInt32(attempt))
             sink.integer(.at, at)
-        case .attemptFailed(let id, let attempt, let outcome, let error, let runMicroseconds, let retryAt, let at):
+            if workerPID != 0 { sink.integer(.workerPID, workerPID) }
+        case .attemptFailed(let id, let attempt, let outcome, let error, let detail, let runMicroseconds, let retryAt, let at):
             sink.kind(.attemptFailed)
             sink.string(.id, id)
             sink.integer(.attempt, UInt32(attempt))
@@ -115,13 +139,16 @@ enum JournalRecord {
             sink.integer(.runMicroseconds, runMicroseconds)
             if let retryAt { sink.integer(.retryAt, retryAt) }
             sink.integer(.at, at)
-        case .succeeded(let id, let attempt, let result, let runMicroseconds, let at):
+            if !detail.isEmpty { sink.bytes(.detail, detail) }
+        case .succeeded(let id, let attempt, let result, let truncated, let detail, let runMicroseconds, let at):
             sink.kind(.succeeded)
             sink.string(.id, id)
             sink.integer(.attempt, UInt32(attempt))
-            sink.string(.result, result)
+            sink.bytes(.result, result.bytes)
             sink.integer(.runMicroseconds, runMicroseconds)
             sink.integer(.at, at)
+            if truncated { sink.integer(.truncated, UInt8(1)) }
+            if !detail.isEmpty { sink.bytes(.detail, detail) }
         case .canceled(let id, let at):
             sink.kind(.canceled)
             sink.string(.id, id)
@@ -132,20 +159,99 @@ enum JournalRecord {
             sink.integer(.attempt, UInt32(attempt))
             sink.string(.error, error)
             sink.integer(.at, at)
+        case .retried(let id, let at):
+            sink.kind(.retried)
+            sink.string(.id, id)
+            sink.integer(.at, at)
+        case .callback(let id, let status, let at):
+            sink.kind(.callback)
+            sink.string(.id, id)
+            sink.integer(.at, at)
+            callbackFields(status, to: &sink)
+        case .dispatchPaused(let paused, let at):
+            sink.kind(.dispatchPaused)
+            sink.integer(.paused, UInt8(paused ? 1 : 0))
+            sink.integer(.at, at)
         case .snapshot(let job):
             sink.kind(.snapshot)
             sink.string(.id, job.id)
-            sink.string(.payload, job.payload)
+            sink.bytes(.payload, job.payload.bytes)
             sink.integer(.maxRetries, UInt32(job.maxRetries))
             sink.integer(.sequence, job.sequence)
             sink.integer(.createdAt, job.createdAt)
             sink.integer(.state, job.state.code)
             sink.integer(.attempts, UInt32(job.attempts))
             if let lastError = job.lastError { sink.string(.error, lastError) }
-            if let result = job.result { sink.string(.result, result) }
+            if let result = job.result { sink.bytes(.result, result.bytes) }
             sink.integer(.updatedAt, job.updatedAt)
             if let nextAttemptAt = job.nextAttemptAt { sink.integer(.nextAttemptAt, nextAttemptAt) }
+            if job.priority != 0 { sink.integer(.priority, UInt8(job.priority)) }
+            if let timeout = job.timeoutMilliseconds { sink.integer(.timeoutMilliseconds, UInt32(timeout)) }
+            if let url = job.callbackURL { sink.string(.callbackURL, url) }
+            if job.resultTruncated { sink.integer(.truncated, UInt8(1)) }
+            if job.attemptsBeforeRetry != 0 { sink.integer(.attemptsBeforeRetry, UInt32(job.attemptsBeforeRetry)) }
+            if !job.history.isEmpty { sink.bytes(.history, encodeHistory(job.history)) }
+            if let callback = job.callback { callbackFields(callback, to: &sink) }
         }
+    }
+
+    private static func callbackFields<Sink: FieldSink>(_ status: CallbackStatus, to sink: inout Sink) {
+        sink.integer(.callbackState, status.state.code)
+        sink.integer(.callbackAttempts, UInt32(status.attempts))
+        if let error = status.lastError { sink.string(.callbackError, error) }
+        if let at = status.nextAttemptAt { sink.integer(.callbackNextAt, at) }
+    }
+
+    /// A job's attempts as one field value: per attempt, its length and its tagged fields.
+    private static func encodeHistory(_ history: [AttemptRecord]) -> [UInt8] {
+        var bytes: [UInt8] = []
+        for entry in history {
+            var fields: [UInt8] = []
+            fields.appendField(.attempt, UInt32(entry.attempt))
+            fields.appendField(.at, entry.startedAt)
+            if let finishedAt = entry.finishedAt { fields.appendField(.updatedAt, finishedAt) }
+            if entry.workerPID != 0 { fields.appendField(.workerPID, entry.workerPID) }
+            if let outcome = entry.outcome { fields.appendField(.outcome, outcome.code) }
+            if let error = entry.error { fields.appendField(.error, Array(error.utf8)) }
+            if !entry.stderr.isEmpty { fields.appendField(.detail, entry.stderr) }
+            bytes.appendBigEndian(UInt32(fields.count))
+            bytes.append(contentsOf: fields)
+        }
+        return bytes
+    }
+
+    private static func decodeHistory(_ bytes: ArraySlice<UInt8>) throws(DecodeError) -> [AttemptRecord] {
+        var history: [AttemptRecord] = []
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            guard bytes.endIndex - index >= 4 else { throw .malformed("history entry header past end") }
+            var length = 0
+            for offset in 0..<4 { length = length << 8 | Int(bytes[index + offset]) }
+            index += 4
+            guard bytes.endIndex - index >= length else { throw .malformed("history entry past end") }
+            var reader = FieldReader(bytes[index..<(index + length)])
+            let fields = try reader.fields()
+            index += length
+            var outcome: AttemptOutcome?
+            if let code: UInt8 = try fields.optionalInteger(.outcome) {
+                guard let known = AttemptOutcome(code: code) else { throw .malformed("unknown attempt outcome") }
+                outcome = known
+            }
+            history.append(
+                AttemptRecord(
+                    attempt: Int(try fields.integer(.attempt, as: UInt32.self)), startedAt: try fields.integer(.at),
+                    finishedAt: try fields.optionalInteger(.updatedAt), workerPID: try fields.integer(.workerPID, default: 0),
+                    outcome: outcome, error: try fields.optionalString(.error), stderr: try fields.bytes(.detail, default: [])))
+        }
+        return history
+    }
+
+    private static func decodeCallback(_ fields: RecordFields) throws(DecodeError) -> CallbackStatus? {
+        guard let code: UInt8 = try fields.optionalInteger(.callbackState) else { return nil }
+        guard let state = CallbackStatus.State(code: code) else { throw .malformed("unknown callback state") }
+        return CallbackStatus(
+            state: state, attempts: Int(try fields.integer(.callbackAttempts, as: UInt32.self)),
+            lastError: try fields.optionalString(.callbackError), nextAttemptAt: try fields.optionalInteger(.callbackNextAt))
     }
 
     // MARK: Decoding
@@ -176,43 +282,74 @@ enum JournalRecord {
         let fields = try reader.fields()
         switch kind {
         case .accepted:
+            let timeout: UInt32? = try fields.optionalInteger(.timeoutMilliseconds)
             let spec = JobSpec(
-                id: try fields.string(.id), payload: try fields.string(.payload),
-                maxRetries: Int(try fields.integer(.maxRetries, as: UInt32.self)))
+                id: try fields.string(.id), payload: ByteString(try fields.bytes(.payload)),
+                maxRetries: Int(try fields.integer(.maxRetries, as: UInt32.self)),
+                priority: try priority(fields), timeoutMilliseconds: timeout.map(Int.init),
+                runAt: try fields.optionalInteger(.runAt), callbackURL: try fields.optionalString(.callbackURL))
             return .accepted(spec, sequence: try fields.integer(.sequence), at: try fields.integer(.at))
         case .started:
             return .started(
                 id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
-                at: try fields.integer(.at))
+                workerPID: try fields.integer(.workerPID, default: 0), at: try fields.integer(.at))
         case .attemptFailed:
             guard let outcome = AttemptOutcome(code: try fields.integer(.outcome, default: AttemptOutcome.error.code))
             else { throw .malformed("unknown attempt outcome") }
             return .attemptFailed(
                 id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
-                outcome: outcome, error: try fields.string(.error), runMicroseconds: try fields.integer(.runMicroseconds, default: 0),
+                outcome: outcome, error: try fields.string(.error), detail: try fields.bytes(.detail, default: []),
+                runMicroseconds: try fields.integer(.runMicroseconds, default: 0),
                 retryAt: try fields.optionalInteger(.retryAt), at: try fields.integer(.at))
         case .succeeded:
             return .succeeded(
                 id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
-                result: try fields.string(.result), runMicroseconds: try fields.integer(.runMicroseconds, default: 0),
-                at: try fields.integer(.at))
+                result: ByteString(try fields.bytes(.result)),
+                truncated: try fields.integer(.truncated, default: UInt8(0)) != 0,
+                detail: try fields.bytes(.detail, default: []),
+                runMicroseconds: try fields.integer(.runMicroseconds, default: 0), at: try fields.integer(.at))
         case .canceled:
             return .canceled(id: try fields.string(.id), at: try fields.integer(.at))
         case .interrupted:
             return .interrupted(
                 id: try fields.string(.id), attempt: Int(try fields.integer(.attempt, as: UInt32.self)),
                 error: try fields.string(.error), at: try fields.integer(.at))
+        case .retried:
+            return .retried(id: try fields.string(.id), at: try fields.integer(.at))
+        case .callback:
+            guard let status = try decodeCallback(fields) else { throw .malformed("callback record without a state") }
+            return .callback(id: try fields.string(.id), status, at: try fields.integer(.at))
+        case .dispatchPaused:
+            return .dispatchPaused(try fields.integer(.paused, as: UInt8.self) != 0, at: try fields.integer(.at))
         case .snapshot:
             guard let state = JobState(code: try fields.integer(.state)) else { throw .malformed("unknown job state") }
+            let timeout: UInt32? = try fields.optionalInteger(.timeoutMilliseconds)
+            let spec = JobSpec(
+                id: try fields.string(.id), payload: ByteString(try fields.bytes(.payload)),
+                maxRetries: Int(try fields.integer(.maxRetries, as: UInt32.self)), priority: try priority(fields),
+                timeoutMilliseconds: timeout.map(Int.init), callbackURL: try fields.optionalString(.callbackURL))
+            let result: [UInt8]? = try fields.optionalBytes(.result)
             return .snapshot(
                 Job(
-                    restoring: try fields.string(.id), payload: try fields.string(.payload),
-                    maxRetries: Int(try fields.integer(.maxRetries, as: UInt32.self)),
-                    sequence: try fields.integer(.sequence), createdAt: try fields.integer(.createdAt), state: state,
-                    attempts: Int(try fields.integer(.attempts, as: UInt32.self)),
-                    lastError: try fields.optionalString(.error), result: try fields.optionalString(.result),
-                    updatedAt: try fields.integer(.updatedAt), nextAttemptAt: try fields.optionalInteger(.nextAttemptAt)))
+                    restoring: Job.Snapshot(
+                        spec: spec, sequence: try fields.integer(.sequence), createdAt: try fields.integer(.createdAt),
+                        state: state, attempts: Int(try fields.integer(.attempts, as: UInt32.self)),
+                        attemptsBeforeRetry: Int(try fields.integer(.attemptsBeforeRetry, default: UInt32(0))),
+                        lastError: try fields.optionalString(.error), result: result.map(ByteString.init),
+                        resultTruncated: try fields.integer(.truncated, default: UInt8(0)) != 0,
+                        updatedAt: try fields.integer(.updatedAt),
+                        nextAttemptAt: try fields.optionalInteger(.nextAttemptAt),
+                        history: try fields.optionalBytes(.history).map { (bytes: ArraySlice<UInt8>) throws(DecodeError) in
+                            try decodeHistory(bytes)
+                        } ?? [],
+                        callback: try decodeCallback(fields))))
         }
+    }
+
+    private static func priority(_ fields: RecordFields) throws(DecodeError) -> Int {
+        let priority = Int(try fields.integer(.priority, default: UInt8(0)))
+        guard JobSpec.priorities.contains(priority) else { throw .malformed("priority \(priority)") }
+        return priority
     }
 }
 
@@ -231,6 +368,23 @@ extension JobState {
     /// The state with this journal number.
     init?(code: UInt8) {
         guard let state = JobState.allCases.first(where: { $0.code == code }) else { return nil }
+        self = state
+    }
+}
+
+extension CallbackStatus.State {
+    /// The state's number in journal records.
+    var code: UInt8 {
+        switch self {
+        case .pending: return 0
+        case .delivered: return 1
+        case .failed: return 2
+        }
+    }
+
+    /// The state with this journal number.
+    init?(code: UInt8) {
+        guard let state = Self.allCases.first(where: { $0.code == code }) else { return nil }
         self = state
     }
 }
@@ -261,6 +415,7 @@ private protocol FieldSink {
     mutating func kind(_ kind: JournalRecord.Kind)
     mutating func string(_ tag: JournalRecord.Tag, _ text: String)
     mutating func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T)
+    mutating func bytes(_ tag: JournalRecord.Tag, _ value: [UInt8])
 }
 
 /// Counts the bytes a record body takes.
@@ -269,6 +424,7 @@ private struct FieldSizer: FieldSink {
 
     mutating func kind(_ kind: JournalRecord.Kind) { count += 1 }
     mutating func string(_ tag: JournalRecord.Tag, _ text: String) { count += 5 + text.utf8.count }
+    mutating func bytes(_ tag: JournalRecord.Tag, _ value: [UInt8]) { count += 5 + value.count }
     mutating func integer<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T) {
         count += 5 + MemoryLayout<T>.size
     }
@@ -305,6 +461,30 @@ private struct FieldStorer: FieldSink {
         byte(tag.rawValue)
         bigEndian(UInt32(MemoryLayout<T>.size))
         bigEndian(value)
+    }
+
+    mutating func bytes(_ tag: JournalRecord.Tag, _ value: [UInt8]) {
+        byte(tag.rawValue)
+        bigEndian(UInt32(value.count))
+        value.withUnsafeBytes { source in
+            if let address = source.baseAddress { (base + offset).copyMemory(from: address, byteCount: source.count) }
+        }
+        offset += value.count
+    }
+}
+
+extension [UInt8] {
+    /// Appends one tagged field (used for the nested entries of a snapshot's history).
+    fileprivate mutating func appendField<T: FixedWidthInteger>(_ tag: JournalRecord.Tag, _ value: T) {
+        append(tag.rawValue)
+        appendBigEndian(UInt32(MemoryLayout<T>.size))
+        appendBigEndian(value)
+    }
+
+    fileprivate mutating func appendField(_ tag: JournalRecord.Tag, _ value: [UInt8]) {
+        append(tag.rawValue)
+        appendBigEndian(UInt32(value.count))
+        append(contentsOf: value)
     }
 }
 
@@ -367,6 +547,23 @@ private struct RecordFields {
         let text = value.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
         guard let text else { throw .malformed("invalid UTF-8 in \(tag)") }
         return text
+    }
+
+    func bytes(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> [UInt8] {
+        guard let value = value(tag) else { throw .malformed("missing field \(tag)") }
+        return Array(value)
+    }
+
+    func bytes(_ tag: JournalRecord.Tag, default fallback: [UInt8]) throws(JournalRecord.DecodeError) -> [UInt8] {
+        value(tag).map(Array.init) ?? fallback
+    }
+
+    func optionalBytes(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> ArraySlice<UInt8>? {
+        value(tag)
+    }
+
+    func optionalBytes(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> [UInt8]? {
+        value(tag).map(Array.init)
     }
 
     func optionalString(_ tag: JournalRecord.Tag) throws(JournalRecord.DecodeError) -> String? {

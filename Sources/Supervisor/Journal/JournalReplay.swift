@@ -35,6 +35,7 @@ enum JournalReplay {
             return (store, problems)
         }
         var rebuilt = JobStore(maximumFinished: maximumFinished, maximumResultBytes: maximumResultBytes)
+        if store.paused { _ = try? rebuilt.apply(.dispatchPaused(true, at: now)) }
         for job in store.jobsInAcceptanceOrder.sorted(by: { $0.sequence < $1.sequence }) {
             _ = try? rebuilt.apply(.snapshot(job))
         }

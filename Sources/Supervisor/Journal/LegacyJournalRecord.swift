@@ -31,26 +31,26 @@ enum LegacyJournalRecord {
         case .accepted(let spec, let sequence, let at):
             buffer.append(Kind.accepted.rawValue)
             buffer.appendLengthPrefixed(spec.id)
-            buffer.appendLengthPrefixed(spec.payload)
+            buffer.appendLengthPrefixed(spec.payload.description)
             buffer.appendBigEndian(UInt32(spec.maxRetries))
             buffer.appendBigEndian(sequence)
             buffer.appendBigEndian(at)
-        case .started(let id, let attempt, let at):
+        case .started(let id, let attempt, _, let at):
             buffer.append(Kind.started.rawValue)
             buffer.appendLengthPrefixed(id)
             buffer.appendBigEndian(UInt32(attempt))
             buffer.appendBigEndian(at)
-        case .attemptFailed(let id, let attempt, _, let error, _, let retryAt, let at):
+        case .attemptFailed(let id, let attempt, _, let error, _, _, let retryAt, let at):
             buffer.append(Kind.attemptFailed.rawValue)
             buffer.appendLengthPrefixed(id)
             buffer.appendBigEndian(UInt32(attempt))
             buffer.appendLengthPrefixed(error)
             buffer.appendOptional(retryAt)
             buffer.appendBigEndian(at)
-        case .succeeded(let id, _, let result, _, let at):
+        case .succeeded(let id, _, let result, _, _, _, let at):
             buffer.append(Kind.succeeded.rawValue)
             buffer.appendLengthPrefixed(id)
-            buffer.appendLengthPrefixed(result)
+            buffer.appendLengthPrefixed(result.description)
             buffer.appendBigEndian(at)
         case .canceled(let id, let at):
             buffer.append(Kind.canceled.rawValue)
@@ -62,17 +62,19 @@ enum LegacyJournalRecord {
             buffer.appendBigEndian(UInt32(attempt))
             buffer.appendLengthPrefixed(error)
             buffer.appendBigEndian(at)
+        case .retried, .callback, .dispatchPaused:
+            preconditionFailure("the first journal format has no \(event.summary) record")
         case .snapshot(let job):
             buffer.append(Kind.snapshot.rawValue)
             buffer.appendLengthPrefixed(job.id)
-            buffer.appendLengthPrefixed(job.payload)
+            buffer.appendLengthPrefixed(job.payload.description)
             buffer.appendBigEndian(UInt32(job.maxRetries))
             buffer.appendBigEndian(job.sequence)
             buffer.appendBigEndian(job.createdAt)
             buffer.append(UInt8(JobState.allCases.firstIndex(of: job.state)!))
             buffer.appendBigEndian(UInt32(job.attempts))
             buffer.appendOptional(job.lastError)
-            buffer.appendOptional(job.result)
+            buffer.appendOptional(job.result?.description)
             buffer.appendBigEndian(job.updatedAt)
             buffer.appendOptional(job.nextAttemptAt)
         }
@@ -112,7 +114,8 @@ enum LegacyJournalRecord {
         switch kind {
         case .accepted:
             let spec = JobSpec(
-                id: try reader.string(), payload: try reader.string(), maxRetries: Int(try reader.integer(UInt32.self)))
+                id: try reader.string(), payload: ByteString(try reader.string()),
+                maxRetries: Int(try reader.integer(UInt32.self)))
             return .accepted(spec, sequence: try reader.integer(UInt64.self), at: try reader.integer(Int64.self))
         case .started:
             return .started(
@@ -126,7 +129,7 @@ enum LegacyJournalRecord {
                 at: try reader.integer(Int64.self))
         case .succeeded:
             return .succeeded(
-                id: try reader.string(), attempt: 0, result: try reader.string(), runMicroseconds: 0,
+                id: try reader.string(), attempt: 0, result: ByteString(try reader.string()), runMicroseconds: 0,
                 at: try reader.integer(Int64.self))
         case .canceled:
             return .canceled(id: try reader.string(), at: try reader.integer(Int64.self))
@@ -144,10 +147,12 @@ enum LegacyJournalRecord {
             guard stateIndex < JobState.allCases.count else { throw .malformed("unknown job state") }
             return .snapshot(
                 Job(
-                    restoring: id, payload: payload, maxRetries: maxRetries, sequence: sequence, createdAt: createdAt,
-                    state: JobState.allCases[stateIndex], attempts: Int(try reader.integer(UInt32.self)),
-                    lastError: try reader.optionalString(), result: try reader.optionalString(),
-                    updatedAt: try reader.integer(Int64.self), nextAttemptAt: try reader.optionalInteger()))
+                    restoring: Job.Snapshot(
+                        spec: JobSpec(id: id, payload: ByteString(payload), maxRetries: maxRetries), sequence: sequence,
+                        createdAt: createdAt, state: JobState.allCases[stateIndex],
+                        attempts: Int(try reader.integer(UInt32.self)), lastError: try reader.optionalString(),
+                        result: try reader.optionalString().map { ByteString($0) }, updatedAt: try reader.integer(Int64.self),
+                        nextAttemptAt: try reader.optionalInteger())))
         }
     }
 }

@@ -28,3 +28,12 @@ struct Deque<Element> {
         return element
     }
 }
+
+extension Deque: RandomAccessCollection {
+    /// Positions from 0 (the front) to `count`.
+    var startIndex: Int { 0 }
+    var endIndex: Int { count }
+
+    /// The element `position` places from the front.
+    subscript(position: Int) -> Element { storage[head + position] }
+}

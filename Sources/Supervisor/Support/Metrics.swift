@@ -75,7 +75,38 @@ final class Metrics {
     /// The attempt outcomes `prefork_attempts_total` counts (an attempt cut short by a cancel is not counted).
     static let countedOutcomes: [AttemptOutcome] = [.ok, .error, .crash, .timeout, .protocol, .interrupted]
 
+    /// How one callback delivery attempt ended: the `outcome` label of `prefork_callbacks_total`.
+    enum CallbackOutcome: String, CaseIterable, TallyKey {
+        /// A 2xx answer.
+        case delivered
+        /// Any other answer; retried.
+        case rejected
+        /// No answer within `callbacks.timeout_ms`; retried.
+        case timeout
+        /// The connection could not be made or broke; retried.
+        case unreachable
+        /// `callbacks.max_attempts` reached: no more attempts.
+        case gaveUp = "gave_up"
+
+        static let tallyCount = 5
+        var tallyIndex: Int {
+            switch self {
+            case .delivered: 0
+            case .rejected: 1
+            case .timeout: 2
+            case .unreachable: 3
+            case .gaveUp: 4
+            }
+        }
+    }
+
     private(set) var accepted = 0
+    private(set) var requeued = 0
+    private(set) var callbacks = Tally<CallbackOutcome>()
+    /// Dispatch is paused (`prefork_paused`).
+    var paused = false
+    /// Seconds each callback delivery attempt took, to the answer or the failure.
+    var callbackLatency = Histogram()
     private(set) var rejected = Tally<Rejection>()
     private(set) var finished = Tally<JobState>()
     private(set) var retried = 0
@@ -93,6 +124,10 @@ final class Metrics {
 
     /// Counts an accepted job.
     func jobAccepted() { accepted += 1 }
+    /// Counts a failed or canceled job queued again by hand.
+    func jobRequeued() { requeued += 1 }
+    /// Counts a callback delivery attempt's outcome.
+    func callbackEnded(_ outcome: CallbackOutcome) { callbacks.add(outcome) }
     /// Counts a refused enqueue.
     func jobRejected(_ reason: Rejection) { rejected.add(reason) }
     /// Counts a job that reached a final state.
@@ -141,6 +176,9 @@ final class Metrics {
             [JobState.done, .failed, .canceled].map { ("state=\"\($0.rawValue)\"", finished[$0]) })
         counter(&out, "prefork_jobs_retried_total", "Retries scheduled after a failed attempt.", [("", retried)])
         counter(
+            &out, "prefork_jobs_requeued_total", "Failed or canceled jobs queued again by hand (POST /jobs/{id}/retry).",
+            [("", requeued)])
+        counter(
             &out, "prefork_attempts_total", "Attempts by outcome.",
             Self.countedOutcomes.map { ("outcome=\"\($0.rawValue)\"", attempts[$0]) })
         counter(
@@ -158,6 +196,7 @@ final class Metrics {
         gauge(&out, "prefork_workers_live", "Workers alive and serving.", gauges.liveWorkers)
         gauge(&out, "prefork_workers_target", "Workers wanted.", gauges.targetWorkers)
         gauge(&out, "prefork_draining", "1 while shutting down.", gauges.draining ? 1 : 0)
+        gauge(&out, "prefork_paused", "1 while dispatch is paused (POST /pause).", paused ? 1 : 0)
         gauge(&out, "prefork_jobs_retained", "Jobs held in memory (all states).", gauges.retainedJobs)
         gauge(&out, "prefork_journal_bytes", "Size of the journal file.", gauges.journalBytes)
         gauge(
@@ -166,6 +205,12 @@ final class Metrics {
         counter(
             &out, "prefork_jobs_evicted_total", "Finished jobs dropped by retention, by the limit that dropped them.",
             [("reason=\"count\"", gauges.evictedByCount), ("reason=\"bytes\"", gauges.evictedByBytes)])
+        counter(
+            &out, "prefork_callbacks_total", "Callback delivery attempts by outcome.",
+            CallbackOutcome.allCases.map { ("outcome=\"\($0.rawValue)\"", callbacks[$0]) })
+        histogram(
+            &out, "prefork_callback_seconds", "Time each callback delivery attempt took (to its answer or failure).",
+            callbackLatency)
         histogram(&out, "prefork_job_run_seconds", "Time each attempt ran.", runTime)
         histogram(&out, "prefork_queue_wait_seconds", "Time from acceptance to the first attempt.", queueWait)
         histogram(

@@ -14,7 +14,7 @@ extension [UInt8] {
     /// buffer and appended once.
     mutating func appendRFC3339(milliseconds: Int64) {
         let (days, millisecondOfDay) = floorDivision(milliseconds, by: 86_400_000)
-        let (year, month, day) = civilDate(daysSinceEpoch: days)
+        let (year, month, day) = GregorianCalendar.civilFromDays(days)
         let secondOfDay = millisecondOfDay / 1000
         var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
         Swift.withUnsafeMutableBytes(of: &text) { text in
@@ -41,18 +41,6 @@ extension [UInt8] {
 private func floorDivision(_ value: Int64, by divisor: Int64) -> (quotient: Int64, remainder: Int64) {
     let remainder = value % divisor
     return remainder < 0 ? (value / divisor - 1, remainder + divisor) : (value / divisor, remainder)
-}
-
-/// The proleptic Gregorian date of a day counted from 1970-01-01 (Hinnant's `civil_from_days`: 400-year eras
-/// starting on March 1st, so the leap day is the last of its year).
-private func civilDate(daysSinceEpoch days: Int64) -> (year: Int64, month: Int64, day: Int64) {
-    let (era, dayOfEra) = floorDivision(days + 719_468, by: 146_097)
-    let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36524 - dayOfEra / 146_096) / 365
-    let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-    let shiftedMonth = (5 * dayOfYear + 2) / 153  // 0 is March
-    let day = dayOfYear - (153 * shiftedMonth + 2) / 5 + 1
-    let month = shiftedMonth < 10 ? shiftedMonth + 3 : shiftedMonth - 9
-    return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
 }
 
 /// Writes the last `width` decimal digits of a non-negative `value`, zero-padded, at `offset`.

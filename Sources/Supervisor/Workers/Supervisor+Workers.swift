@@ -20,6 +20,7 @@ extension Supervisor {
             case .dispatch: dispatch()
             }
         }
+        if events.isRecording { events.workers(pool.slots) }
     }
 
     // MARK: Spawning

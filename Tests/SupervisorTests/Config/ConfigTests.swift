@@ -159,7 +159,7 @@ import System
             .outOfRange(key: "max_payload_bytes", message: "must be between 0 and 4000000, got 5000000")
         ),
         (#"{"queue_size": 0}"#, .outOfRange(key: "queue_size", message: "must be between 1 and 10000000, got 0")),
-        (#"{"job_timeout_ms": 0}"#, .outOfRange(key: "job_timeout_ms", message: "must be >= 1, got 0")),
+        (#"{"job_timeout_ms": -1}"#, .outOfRange(key: "job_timeout_ms", message: "must be >= 0, got -1")),
         (#"{"shutdown_timeout_ms": -1}"#, .outOfRange(key: "shutdown_timeout_ms", message: "must be >= 0, got -1")),
         (
             #"{"backoff": {"base_ms": 500, "max_ms": 100}}"#,

@@ -70,7 +70,7 @@ private final class RecordingLog: JobEventLog {
     @Test func observersSeeEachEventWithTheJobAfterIt() throws {
         let (ledger, _, _) = makeLedger()
         var seen: [String] = []
-        ledger.observers.append { event, job in seen.append("\(event.summary) -> \(job.state.rawValue)") }
+        ledger.observers.append { event, job in seen.append("\(event.summary) -> \(job?.state.rawValue ?? "-")") }
         try accept(ledger, "a")
         try ledger.record(.canceled(id: "a", at: 2))
         #expect(seen == ["accepted(a) -> queued", "canceled(a) -> canceled"])

@@ -13,20 +13,20 @@ extension JobStore {
 
     /// Accepts a new queued job.
     @discardableResult
-    mutating func accept(id: String, payload: String, maxRetries: Int, now: Int64) -> Job {
-        try! apply(.accepted(JobSpec(id: id, payload: payload, maxRetries: maxRetries), sequence: takeSequence(), at: now))
+    mutating func accept(id: String, payload: ByteString, maxRetries: Int, now: Int64) -> Job {
+        try! apply(.accepted(JobSpec(id: id, payload: payload, maxRetries: maxRetries), sequence: takeSequence(), at: now))!
     }
 
     /// Starts the oldest runnable job's next attempt.
     mutating func startNext(now: Int64) -> Job? {
         guard let (id, attempt) = nextRunnable() else { return nil }
-        return try? apply(.started(id: id, attempt: attempt, at: now))
+        return try? apply(.started(id: id, attempt: attempt, at: now)) ?? nil
     }
 
     /// Ends the running attempt successfully.
     @discardableResult
-    mutating func succeed(id: String, result: String, now: Int64) throws(InvalidTransition) -> Job {
-        try apply(.succeeded(id: id, attempt: self[id]?.attempts ?? 0, result: result, runMicroseconds: 0, at: now))
+    mutating func succeed(id: String, result: ByteString, now: Int64) throws(InvalidTransition) -> Job {
+        try apply(.succeeded(id: id, attempt: self[id]?.attempts ?? 0, result: result, runMicroseconds: 0, at: now))!
     }
 
     /// Fails the running attempt: a retry after `retryDelay` while attempts are left, as the supervisor decides.
@@ -39,14 +39,14 @@ extension JobStore {
         let after = try apply(
             .attemptFailed(
                 id: id, attempt: job?.attempts ?? 0, outcome: .error, error: error, runMicroseconds: 0,
-                retryAt: retryAt, at: now))
+                retryAt: retryAt, at: now))!
         return after.state == .queued ? .retry(delay: retryDelay) : .failed
     }
 
     /// Interrupts the running attempt (shutdown deadline).
     @discardableResult
     mutating func interrupt(id: String, error: String, now: Int64) throws(InvalidTransition) -> FailureOutcome {
-        let after = try apply(.interrupted(id: id, attempt: self[id]?.attempts ?? 0, error: error, at: now))
+        let after = try apply(.interrupted(id: id, attempt: self[id]?.attempts ?? 0, error: error, at: now))!
         return after.state == .queued ? .retry(delay: 0) : .failed
     }
 
@@ -54,7 +54,7 @@ extension JobStore {
     @discardableResult
     mutating func cancel(id: String, now: Int64) throws(InvalidTransition) -> (job: Job, previous: JobState) {
         let previous = self[id]?.state
-        let job = try apply(.canceled(id: id, at: now))
+        let job = try apply(.canceled(id: id, at: now))!
         return (job, previous!)
     }
 

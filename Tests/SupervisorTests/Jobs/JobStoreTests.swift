@@ -214,7 +214,7 @@ import Testing
         _ = store.accept(id: "queued", payload: "", maxRetries: 0, now: 50)
         #expect(try store.failAttempt(id: "wait", error: "boom", retryDelay: 1_000, now: 60) == .retry(delay: 1_000))
         for id in ["f1", "f2", "f3", "f4", "f5"] {
-            _ = try store.succeed(id: id, result: id, now: 100)
+            _ = try store.succeed(id: id, result: ByteString(id), now: 100)
         }
         #expect(store["f1"] == nil)
         #expect(store["f2"] == nil)

@@ -268,7 +268,7 @@ extension Job {
 
     @Test(arguments: contentComparisons)
     func hasSameContentComparesPayloadAndMaxRetries(payload: String, maxRetries: Int, same: Bool) {
-        #expect(makeJob(maxRetries: 2).hasSameContent(payload: payload, maxRetries: maxRetries) == same)
+        #expect(makeJob(maxRetries: 2).hasSameContent(payload: ByteString(payload), maxRetries: maxRetries) == same)
     }
 
     @Test func hasSameContentIgnoresStateAndHistory() throws {

@@ -7,7 +7,7 @@ import System
 /// journal opened the way `main` opens it.
 extension JobEvent {
     /// An accepted job.
-    static func accepted(id: String, payload: String, maxRetries: Int, sequence: UInt64, at: Int64) -> JobEvent {
+    static func accepted(id: String, payload: ByteString, maxRetries: Int, sequence: UInt64, at: Int64) -> JobEvent {
         .accepted(JobSpec(id: id, payload: payload, maxRetries: maxRetries), sequence: sequence, at: at)
     }
 
@@ -18,7 +18,7 @@ extension JobEvent {
     }
 
     /// A success.
-    static func succeeded(id: String, result: String, at: Int64) -> JobEvent {
+    static func succeeded(id: String, result: ByteString, at: Int64) -> JobEvent {
         .succeeded(id: id, attempt: 0, result: result, runMicroseconds: 0, at: at)
     }
 

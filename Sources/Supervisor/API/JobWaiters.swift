@@ -1,0 +1,88 @@
+/// Long-polls: requests held until their job finishes or their deadline passes (`?wait_ms=N`).
+///
+/// A waiter costs a timer and an entry under its job's id; nothing polls. The ledger's observer wakes the waiters
+/// of a job when it reaches a final state; a waiter whose client hangs up is dropped at once; at shutdown every
+/// waiter is answered with the record as it stands.
+final class JobWaiters {
+    /// One held request.
+    private final class Waiter {
+        let exchange: HTTPExchange
+        let answer: (Job) -> HTTPResponse
+        var timer: TimerID?
+
+        init(exchange: HTTPExchange, answer: @escaping (Job) -> HTTPResponse) {
+            self.exchange = exchange
+            self.answer = answer
+        }
+    }
+
+    private let loop: EventLoop
+    private var waiting: [String: [Waiter]] = [:]
+    /// Requests held now.
+    private(set) var count = 0
+
+    init(loop: EventLoop) {
+        self.loop = loop
+    }
+
+    /// Holds `exchange` until job `id` finishes (then `answer` builds the reply from the final record) or
+    /// `milliseconds` pass (then from the record `current` returns).
+    func wait(
+        for id: String, exchange: HTTPExchange, milliseconds: Int, current: @escaping () -> Job?,
+        answer: @escaping (Job) -> HTTPResponse
+    ) {
+        let waiter = Waiter(exchange: exchange, answer: answer)
+        waiting[id, default: []].append(waiter)
+        count += 1
+        waiter.timer = loop.schedule(after: Milliseconds(milliseconds)) { [unowned self, unowned waiter] in
+            waiter.timer = nil
+            remove(waiter, id: id)
+            if let job = current() {
+                waiter.exchange.respond(waiter.answer(job))
+            } else {
+                waiter.exchange.respond(.error(404, "job \(id) is gone (dropped by retention)"))
+            }
+        }
+        exchange.onClose = { [unowned self, unowned waiter] in
+            loop.cancel(waiter.timer)
+            waiter.timer = nil
+            remove(waiter, id: id)
+        }
+    }
+
+    /// A job changed: answers its waiters if it reached a final state.
+    func jobChanged(_ job: Job) {
+        guard job.state.isFinished, let waiters = waiting.removeValue(forKey: job.id) else { return }
+        count -= waiters.count
+        for waiter in waiters {
+            loop.cancel(waiter.timer)
+            waiter.timer = nil
+            waiter.exchange.respond(waiter.answer(job))
+        }
+    }
+
+    /// Answers every waiter now with its job as it stands (shutdown).
+    func answerAll(current: (String) -> Job?) {
+        let all = waiting
+        waiting = [:]
+        count = 0
+        for (id, waiters) in all {
+            for waiter in waiters {
+                loop.cancel(waiter.timer)
+                waiter.timer = nil
+                if let job = current(id) {
+                    waiter.exchange.respond(waiter.answer(job))
+                } else {
+                    waiter.exchange.respond(.error(404, "job \(id) is gone (dropped by retention)"))
+                }
+            }
+        }
+    }
+
+    private func remove(_ waiter: Waiter, id: String) {
+        guard var list = waiting[id], let index = list.firstIndex(where: { $0 === waiter }) else { return }
+        list.remove(at: index)
+        count -= 1
+        waiting[id] = list.isEmpty ? nil : list
+    }
+}
