@@ -20,12 +20,18 @@ extension Supervisor {
             logger.error("reload_failed", ["error": .string("worker executable \(nextWorkerPath) is not executable")])
             return
         }
+        if let problem = next.programProblem(environment: launchEnvironment) {
+            logger.error("reload_failed", ["error": .string(problem)])
+            return
+        }
         var ignored: [String] = []
         if next.listen != config.listen { ignored.append("listen") }
         if next.dataDir != config.dataDir { ignored.append("data_dir") }
         if next.journalFsync != config.journalFsync { ignored.append("journal.fsync") }
         (next.listen, next.dataDir, next.journalFsync) = (config.listen, config.dataDir, config.journalFsync)
 
+        // A worker count changed with SIGTTIN/SIGTTOU stays unless the file's `workers` changed.
+        let workersChanged = next.workers != config.workers
         let workerSettingsChanged =
             next.workerCommandLine != config.workerCommandLine || next.programEnvironment != config.programEnvironment
             || nextWorkerPath != workerPath
@@ -33,6 +39,8 @@ extension Supervisor {
         workerPath = nextWorkerPath
         backoff = Backoff(config: next)
         logger.level = next.logLevel
+        logger.format = next.logFormat
+        logger.logsRequests = next.logRequests
         ledger.setRetention(
             maximumFinished: next.retentionMaxFinished, maximumResultBytes: next.retentionMaxResultBytes)
         server?.settings = clampedHTTPSettings(next)
@@ -40,13 +48,13 @@ extension Supervisor {
         if workerSettingsChanged {
             perform(pool.recycleAll(reason: "config reloaded with new worker settings"))
         }
-        perform(pool.setTarget(next.workers))
+        if workersChanged { perform(pool.setTarget(next.workers)) }
         reloadSchedules()
         logger.info(
             "config_reloaded",
             [
                 "workers": .int(pool.target), "workers_replaced": .bool(workerSettingsChanged),
-                "ignored_until_restart": .string(ignored.joined(separator: ", ")),
+                "ignored_until_restart": .strings(ignored),
             ])
     }
 }

@@ -27,8 +27,12 @@ if options.showVersion {
     print("prefork \(BuildInfo.version) (commit \(BuildInfo.commit))")
     Process.exit(0)
 }
+if let problem = config.programProblem(environment: environment) { fail("configuration error: \(problem)", code: 2) }
 if options.checkConfig {
     print(config.effectiveJSON.serialized(pretty: true))
+    for line in config.scheduleSummary(now: SystemClock().wallMilliseconds()) {
+        try? FileDescriptor.standardError.writeAll(Array((line + "\n").utf8))
+    }
     Process.exit(0)
 }
 if options.checkJournal { Process.exit(JournalCheck.run(dataDirectory: config.dataDir)) }
@@ -43,7 +47,8 @@ guard Posix.isExecutable(workerPath) else {
 // Whatever our parent leaked to us (sockets, pipes) must not reach the workers.
 Process.closeOnExecFrom(3)
 let metrics = Metrics()
-let logger = Logger(level: config.logLevel)
+let logger = Logger(level: config.logLevel, format: config.logFormat)
+logger.logsRequests = config.logRequests
 let opened: JournalFile.Opened
 do throws(JournalFile.OpenError) {
     opened = try JournalFile.open(directory: config.dataDir, now: SystemClock().wallMilliseconds())

@@ -34,7 +34,7 @@ final class JobWaiters {
         let waiter = Waiter(exchange: exchange, answer: answer)
         waiting[id, default: []].append(waiter)
         count += 1
-        waiter.timer = loop.schedule(after: Milliseconds(milliseconds)) { [unowned self, unowned waiter] in
+        waiter.timer = loop.schedule(after: Milliseconds(milliseconds)) { [unowned self, waiter] in
             waiter.timer = nil
             remove(waiter, id: id)
             if let job = current() {

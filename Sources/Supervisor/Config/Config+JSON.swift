@@ -110,6 +110,9 @@ extension Config {
             ("retention.max_result_bytes", .integer(\.retentionMaxResultBytes)),
             ("auth_token", .optionalString(\.authToken)),
             ("log_level", .word(\.logLevel)),
+            ("log_format", .word(\.logFormat)),
+            ("log_requests", .bool(\.logRequests)),
+            ("pidfile", .optionalString(\.pidfile)),
         ]
     }
 }

@@ -76,7 +76,7 @@ extension Config {
     /// Usage text for `--help`.
     static let helpText = """
         usage: prefork [--config PATH] [--listen HOST:PORT] [--workers N] [--queue-size N] [--data-dir DIR]
-                       [--check-config] [--check-journal] [--version] [--help]
+                       [--log-format F] [--log-level L] [--check-config] [--check-journal] [--version] [--help]
                prefork journal check DATA_DIR
 
         flags (also accepted as --flag=value):
@@ -85,6 +85,8 @@ extension Config {
           --workers N          number of worker processes, 1-256 (default 4)
           --queue-size N       maximum number of queued jobs (default 64)
           --data-dir DIR       directory for the journal (default data)
+          --log-format F       json, text, or auto: text on a terminal, JSON otherwise (default auto)
+          --log-level L        debug, info, warn or error (default info)
           --check-config       print the effective configuration as JSON and exit
           --check-journal      report what a start would find in data_dir's journal (and repair), change nothing
           --version            print the version and the build's commit, and exit
@@ -95,7 +97,8 @@ extension Config {
                                journal is whole, 1 when a start would repair it, 2 when a start would refuse it
 
         environment (overrides the config file, overridden by flags; empty values are ignored):
-          PREFORK_LISTEN, WORKERS, QUEUE_SIZE, PREFORK_DATA_DIR, PREFORK_LOG_LEVEL, PREFORK_AUTH_TOKEN
+          PREFORK_LISTEN, WORKERS, QUEUE_SIZE, PREFORK_DATA_DIR, PREFORK_LOG_LEVEL, PREFORK_LOG_FORMAT,
+          PREFORK_AUTH_TOKEN
 
         precedence: defaults < config file < environment < flags.
         Every config file key is described in README.md ("Configuration").
@@ -105,11 +108,13 @@ extension Config {
     private static let environmentKeys: [(name: String, key: String)] = [
         ("PREFORK_LISTEN", "listen"), ("WORKERS", "workers"), ("QUEUE_SIZE", "queue_size"),
         ("PREFORK_DATA_DIR", "data_dir"), ("PREFORK_LOG_LEVEL", "log_level"), ("PREFORK_AUTH_TOKEN", "auth_token"),
+        ("PREFORK_LOG_FORMAT", "log_format"),
     ]
 
     /// Flags that set a config key.
     private static let flagKeys: [String: String] = [
         "--listen": "listen", "--workers": "workers", "--queue-size": "queue_size", "--data-dir": "data_dir",
+        "--log-format": "log_format", "--log-level": "log_level",
     ]
 
     /// Splits the command line into launch options and (flag, value) pairs for config keys, in order.
@@ -170,6 +175,11 @@ extension Config {
                 return "expected one of " + LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
             }
             logLevel = level
+        case "log_format":
+            guard let format = LogFormat(rawValue: text) else {
+                return "expected one of " + LogFormat.allCases.map(\.rawValue).joined(separator: ", ")
+            }
+            logFormat = format
         default:
             preconditionFailure("no layered key \(key)")
         }

@@ -45,6 +45,26 @@ extension Config {
             maximumConnections: httpMaxConnections, maximumBufferedBytes: httpMaxBufferedBytes)
     }
 
+    /// Why the `program` handler's command cannot start (not found in PATH, not executable), or nil.
+    func programProblem(environment: [String: String]) -> String? {
+        guard handler == .program, let name = programCommand?.first else { return nil }
+        let path = programEnv["PATH"] ?? environment["PATH"]
+        guard Posix.findExecutable(name, path: path, directory: programCwd) == nil else { return nil }
+        return name.contains("/")
+            ? "program.command: \(name) is not an executable file"
+            : "program.command: \(name) is not found in PATH (\(path ?? "unset"))"
+    }
+
+    /// `--check-config`: each schedule's next three runs.
+    func scheduleSummary(now: Int64) -> [String] {
+        let offset = UTCOffset.minutes(timezoneOffset) ?? 0
+        return schedules.map { schedule in
+            let times = schedule.cron.nextFires(after: now, count: 3, offsetMinutes: offset).map { rfc3339(milliseconds: $0) }
+            return "schedule \(schedule.name) (\(schedule.cronText), timezone_offset \(timezoneOffset)): next runs "
+                + (times.isEmpty ? "none" : times.joined(separator: ", "))
+        }
+    }
+
     /// `prefork-worker` beside this executable (resolved through /proc/self/exe).
     static func defaultWorkerPath() -> String {
         guard let path = try? Posix.readlink("/proc/self/exe"), let slash = path.lastIndex(of: "/") else {

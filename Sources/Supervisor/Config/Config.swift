@@ -131,6 +131,12 @@ struct Config: Equatable {
     var authToken: String? = nil
     /// Least severe log level that is written.
     var logLevel: LogLevel = .info
+    /// `json`, `text`, or `auto` (text on a terminal, JSON otherwise) (`log_format`).
+    var logFormat: LogFormat = .auto
+    /// Whether each HTTP request is logged (`log_requests`); job and worker events are logged either way.
+    var logRequests = true
+    /// Where the supervisor writes its pid (`pidfile`); nil: `<data_dir>/prefork.pid`.
+    var pidfile: String? = nil
 
     /// The built-in defaults.
     init() {}

@@ -363,7 +363,7 @@ final class HTTPServer {
         }
         if connection.output.sendable > 0 { queueFlush(connection) }
         metrics.requestServed(route: Metrics.Route(path: path), status: response.status)
-        if logger.enabled(.info) {
+        if logger.logsRequests && logger.enabled(.info) {
             let micros = clock.monotonicMicroseconds() - connection.requestStartedMicroseconds
             logger.info(
                 "request",
@@ -518,6 +518,7 @@ final class HTTPServer {
         }
         if connection.output.sendable > 0 { queueFlush(connection) }
         metrics.requestServed(route: Metrics.Route(path: exchange.path), status: 200)
+        guard logger.logsRequests else { return }
         logger.info(
             "request",
             [

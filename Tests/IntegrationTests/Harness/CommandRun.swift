@@ -12,9 +12,16 @@ struct CommandRun: Sendable {
     static func supervisor(
         _ arguments: [String], environment: [String: String] = [:], timeout: Duration = .seconds(10)
     ) async throws -> CommandRun {
+        try await run(Binaries.supervisor, arguments, environment: environment, timeout: timeout)
+    }
+
+    /// Runs `executable` (a path) with `arguments` to completion; kills it and throws after `timeout`.
+    static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        timeout: Duration = .seconds(10)
+    ) async throws -> CommandRun {
         let child = try Spawn.start(
-            executable: Binaries.supervisor, arguments: arguments, environment: environment,
-            echoPrefix: Binaries.echoPrefix)
+            executable: executable, arguments: arguments, environment: environment, echoPrefix: Binaries.echoPrefix)
         guard let status = try await Spawn.waitForExit(child.pid, timeout: timeout) else {
             let workers = ProcessTable.children(of: child.pid).map(\.pid)
             kill(child.pid, SIGKILL)

@@ -234,4 +234,7 @@ extension Dictionary where Key == String, Value == Any {
 
     /// The value at `key` as an array of objects.
     func objects(_ key: String) -> [[String: Any]]? { self[key] as? [[String: Any]] }
+
+    /// The value at `key` as an object.
+    func object(_ key: String) -> [String: Any]? { self[key] as? [String: Any] }
 }

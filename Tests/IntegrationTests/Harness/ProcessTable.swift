@@ -117,3 +117,10 @@ enum ProcessTable {
         return String(decoding: bytes, as: UTF8.self)
     }
 }
+
+extension ProcessTable {
+    /// How many sockets `pid` holds open.
+    static func socketCount(of pid: pid_t) -> Int {
+        openFiles(pid).values.filter { $0.hasPrefix("socket:") }.count
+    }
+}
