@@ -37,12 +37,13 @@ int c_signalfd_for(const int *signals, int count, int flags) {
     return signalfd(-1, &mask, flags);
 }
 
-int c_signalfd_read(int fd, int32_t *pid_out) {
+int c_signalfd_read(int fd, int32_t *pid_out, int32_t *value_out) {
     struct signalfd_siginfo info;
     for (;;) {
         ssize_t n = read(fd, &info, sizeof info);
         if (n == (ssize_t)sizeof info) {
             if (pid_out) *pid_out = (int32_t)info.ssi_pid;
+            if (value_out) *value_out = info.ssi_int;
             return (int)info.ssi_signo;
         }
         if (n < 0 && errno == EINTR) continue;
@@ -52,6 +53,14 @@ int c_signalfd_read(int fd, int32_t *pid_out) {
 }
 
 int c_pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int c_sigrtmin(void) { return SIGRTMIN; }
+
+int c_sigqueue(int pid, int sig, int value) {
+    union sigval payload;
+    payload.sival_int = value;
+    return sigqueue((pid_t)pid, sig, payload) == 0 ? 0 : errno;
+}
 
 int c_accept4(int fd, char *peer, int peer_len, int flags) {
     struct sockaddr_storage addr;

@@ -91,6 +91,7 @@ extension Supervisor {
         let failedPerSecond = Double(failed - lastStats.failed) / seconds
         lastStats = (now, done, failed)
         events.stats(statsJSON(donePerSecond: donePerSecond, failedPerSecond: failedPerSecond))
+        if notifier.sentReady { notifier.status(systemdStatus) }
     }
 
     /// One stats sample as JSON.

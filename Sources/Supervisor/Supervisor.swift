@@ -62,12 +62,16 @@ final class Supervisor {
     /// The stats sampler's timer and the counts at the previous sample.
     var statsTimer: TimerID?
     var lastStats: (at: Milliseconds, done: Int, failed: Int) = (0, 0, 0)
+    /// sd_notify(3) to systemd, when it started us.
+    let notifier: SystemdNotifier
+    /// The pidfile written at start (removed at exit).
+    private var pidfilePath: String?
     /// The loop exits when this is set.
     private var finished = false
     private var shutdownTimer: TimerID?
 
     /// Signals read from the signalfd instead of running handlers.
-    static let handledSignals: [CInt] = [SIGINT, SIGTERM, SIGCHLD, SIGHUP, SIGTTIN, SIGTTOU]
+    static let handledSignals: [CInt] = [SIGINT, SIGTERM, SIGCHLD, SIGHUP, SIGTTIN, SIGTTOU, Signal.scale]
 
     /// Builds the supervisor around an opened journal and what it held; nothing starts until `run()`.
     init(
@@ -93,6 +97,7 @@ final class Supervisor {
         self.workerPath = workerPath
         self.devNull = try Posix.open("/dev/null", O_RDWR)
         self.waiters = JobWaiters(loop: loop)
+        self.notifier = SystemdNotifier(environment: launchEnvironment, logger: logger)
         self.events = EventHub(maximumClients: config.httpMaxEventClients, clock: clock)
     }
 
@@ -126,6 +131,8 @@ final class Supervisor {
         lastStats = (clock.monotonicMilliseconds(), metrics.finished[.done], metrics.finished[.failed])
         startServices()
         callbacks?.resumePending()
+        writePidfile()
+        startWatchdog()
         armWakeUp()
         manageWorkers()
         loop.afterIteration = { [unowned self] in endOfIteration() }
@@ -149,8 +156,50 @@ final class Supervisor {
         journal.close()
         loop.unregister(signalFD, token: signalToken)
         signalFD.close()
+        removePidfile()
         logger.info("shutdown_complete", ["queued_jobs_left": .int(ledger.store.queuedCount)])
         return 0
+    }
+
+    /// Writes our pid to `pidfile` (default `<data_dir>/prefork.pid`), so scripts can find the supervisor that owns
+    /// a data directory (`prefork ctl` reads the lock, which holds the same pid and proves it is alive).
+    private func writePidfile() {
+        let path = config.pidfile ?? config.dataDir + "/prefork.pid"
+        do throws(SystemError) {
+            try Posix.writeFile(path, Array("\(Process.id)\n".utf8))
+            pidfilePath = path
+        } catch {
+            logger.warn("pidfile_not_written", ["path": .string(path), "error": .string(error.description)])
+        }
+    }
+
+    /// Removes the pidfile if it still names us.
+    private func removePidfile() {
+        guard let path = pidfilePath, let bytes = try? Posix.readFile(path, limit: 64),
+            String(decoding: bytes, as: UTF8.self) == "\(Process.id)\n"
+        else { return }
+        try? Posix.unlink(path)
+    }
+
+    /// `WATCHDOG=1` at half of systemd's `WATCHDOG_USEC`, from the loop: a stuck loop stops it.
+    private func startWatchdog() {
+        guard let interval = notifier.watchdogInterval else { return }
+        _ = loop.schedule(after: interval) { [unowned self] in
+            notifier.watchdog()
+            startWatchdog()
+        }
+    }
+
+    /// `READY=1` once, when the journal is replayed and every wanted worker is up.
+    func notifyReadyIfUp() {
+        guard !notifier.sentReady, notifier.isActive, pool.liveWorkerCount >= pool.target else { return }
+        notifier.ready(status: systemdStatus)
+    }
+
+    /// The one-line `STATUS=` systemd shows.
+    var systemdStatus: String {
+        "\(pool.liveWorkerCount)/\(pool.target) workers, \(ledger.store.queuedCount) queued, "
+            + "\(ledger.store.runningCount) running\(ledger.paused ? ", paused" : "")"
     }
 
     /// Raises the soft limit on open descriptors to the hard one (a default of 1024 is common).
@@ -257,13 +306,14 @@ final class Supervisor {
 
     /// Drains the signalfd; Linux coalesces repeated signals, so each handler copes with "one or more".
     private func handleSignals(_ signalFD: FileDescriptor) {
-        while let signal = try? SignalFD.read(signalFD) {
+        while let (signal, value) = try? SignalFD.readWithValue(signalFD) {
             switch signal {
             case SIGCHLD: reapChildren()
             case SIGINT, SIGTERM: stop(signal: signal)
             case SIGTTIN: scaleWorkers(by: 1)
             case SIGTTOU: scaleWorkers(by: -1)
             case SIGHUP: reloadConfiguration()
+            case Signal.scale: scaleWorkers(to: Int(value))
             default: break
             }
         }
@@ -311,8 +361,13 @@ final class Supervisor {
 
     /// SIGTTIN / SIGTTOU: one worker more or fewer (never fewer than one).
     private func scaleWorkers(by change: Int) {
+        scaleWorkers(to: pool.target + change)
+    }
+
+    /// `prefork ctl scale N` (SIGRTMIN+1 with N): that many workers, 1-256.
+    private func scaleWorkers(to count: Int) {
         guard !pool.draining else { return }
-        let target = max(1, pool.target + change)
+        let target = min(256, max(1, count))
         logger.info("workers_scaled", ["from": .int(pool.target), "to": .int(target)])
         perform(pool.setTarget(target))
     }
@@ -332,6 +387,7 @@ final class Supervisor {
                 "signal": .string(signalName(signal)), "running_jobs": .int(ledger.store.runningCount),
                 "timeout_ms": .int(config.shutdownTimeoutMs),
             ])
+        notifier.stopping(status: "draining: \(ledger.store.runningCount) running, \(ledger.store.queuedCount) queued")
         perform(pool.drain())
         shutdownTimer = loop.schedule(after: Milliseconds(config.shutdownTimeoutMs)) { [unowned self] in
             logger.warn("shutdown_timeout", ["timeout_ms": .int(config.shutdownTimeoutMs)])

@@ -176,6 +176,15 @@ extension FileDescriptor {
         }
     }
 
+    /// flock(LOCK_SH | LOCK_NB): false when another process holds an exclusive lock. Closing the descriptor
+    /// releases it.
+    public func tryLockShared() throws(SystemError) -> Bool {
+        switch try nonBlockingCall("flock", { c_flock(rawValue, LOCK_SH | LOCK_NB) }) {
+        case .processed: return true
+        case .wouldBlock: return false
+        }
+    }
+
     /// The file's size in bytes (fstat).
     public func size() throws(SystemError) -> Int {
         var info = stat()

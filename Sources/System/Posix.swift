@@ -69,21 +69,6 @@ public enum Posix {
         Glibc.access(path, X_OK) == 0 && !isDirectory(path)
     }
 
-    /// Where execvp(3) would find `name`: itself when it contains a slash (relative to `directory` when given),
-    /// else the first executable of that name in the `PATH` directories; nil when there is none.
-    public static func findExecutable(_ name: String, path: String?, directory: String? = nil) -> String? {
-        if name.contains("/") {
-            let full = name.hasPrefix("/") || directory == nil ? name : directory! + "/" + name
-            return isExecutable(full) ? full : nil
-        }
-        for entry in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
-            let folder = entry.isEmpty ? "." : String(entry)
-            let candidate = folder + "/" + name
-            if isExecutable(candidate) { return candidate }
-        }
-        return nil
-    }
-
     /// access(2) with W_OK: whether this process may write to `path`.
     public static func isWritable(_ path: String) -> Bool {
         Glibc.access(path, W_OK) == 0
@@ -135,9 +120,13 @@ public enum Posix {
         try fd.writeAll(bytes)
     }
 
-    /// The directories of `PATH` searched for `program` (a name without "/"); the first executable match.
-    public static func findInPath(_ program: String, path: String?) -> String? {
-        if program.contains("/") { return isExecutable(program) ? program : nil }
+    /// Where execvp(3) would find `program`: itself when it contains a slash (relative to `directory` when
+    /// given), else the first executable of that name in the `PATH` directories; nil when there is none.
+    public static func findInPath(_ program: String, path: String?, directory: String? = nil) -> String? {
+        if program.contains("/") {
+            let full = program.hasPrefix("/") || directory == nil ? program : directory! + "/" + program
+            return isExecutable(full) ? full : nil
+        }
         for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":", omittingEmptySubsequences: false) {
             let candidate = (directory.isEmpty ? "." : String(directory)) + "/" + program
             if isExecutable(candidate) { return candidate }

@@ -22,6 +22,15 @@ public enum Process {
         Glibc.kill(pid, 0) == 0 || errno == EPERM
     }
 
+    /// Whether `pid` is a live process: it exists and is not a zombie waiting for its parent.
+    public static func isRunning(_ pid: pid_t) -> Bool {
+        guard exists(pid) else { return false }
+        guard let stat = try? Posix.readFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")),
+            close + 2 < stat.count
+        else { return false }
+        return stat[close + 2] != UInt8(ascii: "Z") && stat[close + 2] != UInt8(ascii: "X")
+    }
+
     /// waitpid(pid, 0) until `pid` has terminated; `pid` must be an unreaped child of ours.
     public static func wait(_ pid: pid_t) -> TerminationStatus {
         var status: CInt = 0

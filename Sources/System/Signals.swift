@@ -22,6 +22,21 @@ public enum Signal {
     public static func raise(_ number: CInt) {
         _ = Glibc.raise(number)
     }
+
+    /// The real-time signal that asks the supervisor for a worker count (`prefork ctl scale N`): SIGRTMIN+1,
+    /// with the count as its sigqueue(3) payload.
+    public static var scale: CInt { c_sigrtmin() + 1 }
+
+    /// Sends `number` to `pid` with an integer payload (sigqueue(3)).
+    public static func queue(_ number: CInt, to pid: Int32, value: Int32) throws(SystemError) {
+        let error = c_sigqueue(pid, number, value)
+        if error != 0 { throw SystemError(call: "sigqueue(\(pid))", errno: error) }
+    }
+
+    /// kill(2).
+    public static func send(_ number: CInt, to pid: Int32) throws(SystemError) {
+        if Glibc.kill(pid, number) != 0 { throw SystemError(call: "kill(\(pid))") }
+    }
 }
 
 /// signalfd(2): signals read as events from a descriptor instead of running handlers.
@@ -37,9 +52,15 @@ public enum SignalFD {
 
     /// The next pending signal number, or nil when none is pending.
     public static func read(_ fd: FileDescriptor) throws(SystemError) -> CInt? {
+        try readWithValue(fd)?.signal
+    }
+
+    /// The next pending signal and the integer its sender attached with sigqueue(3), or nil when none is pending.
+    public static func readWithValue(_ fd: FileDescriptor) throws(SystemError) -> (signal: CInt, value: Int32)? {
         var pid: Int32 = 0
-        let signal = c_signalfd_read(fd.rawValue, &pid)
+        var value: Int32 = 0
+        let signal = c_signalfd_read(fd.rawValue, &pid, &value)
         if signal < 0 { throw SystemError(call: "read(signalfd)") }
-        return signal == 0 ? nil : signal
+        return signal == 0 ? nil : (signal, value)
     }
 }

@@ -27,8 +27,13 @@ int c_epoll_wait(int epfd, uint32_t *events, uint64_t *tokens, int maxevents, in
 
 /// signalfd(2) over the given signal numbers (count of them), after blocking them with sigprocmask.
 int c_signalfd_for(const int *signals, int count, int flags);
-/// Reads one signalfd_siginfo; returns the signal number, 0 for none (EAGAIN), -1 on error.
-int c_signalfd_read(int fd, int32_t *pid_out);
+/// Reads one signalfd_siginfo; returns the signal number, 0 for none (EAGAIN), -1 on error. `value_out` gets
+/// the integer a sigqueue(3) sender attached (0 for an ordinary kill).
+int c_signalfd_read(int fd, int32_t *pid_out, int32_t *value_out);
+/// SIGRTMIN as this libc defines it (a function in glibc, not a constant).
+int c_sigrtmin(void);
+/// sigqueue(3) with an integer payload; 0 or errno.
+int c_sigqueue(int pid, int sig, int value);
 
 /// pipe2(2).
 int c_pipe2(int fds[2], int flags);

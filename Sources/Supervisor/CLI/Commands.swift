@@ -12,6 +12,10 @@ enum Commands {
                 return usage("usage: prefork journal check DATA_DIR")
             }
             return JournalCheck.run(dataDirectory: arguments[2])
+        case _ where ClientCommands.names.contains(word):
+            return ClientCommands.run(arguments, environment: environment)
+        case "ctl":
+            return Ctl.run(Array(arguments.dropFirst()), environment: environment)
         default:
             return usage("unknown command \"\(word)\" (see prefork --help)")
         }

@@ -49,7 +49,7 @@ extension Config {
     func programProblem(environment: [String: String]) -> String? {
         guard handler == .program, let name = programCommand?.first else { return nil }
         let path = programEnv["PATH"] ?? environment["PATH"]
-        guard Posix.findExecutable(name, path: path, directory: programCwd) == nil else { return nil }
+        guard Posix.findInPath(name, path: path, directory: programCwd) == nil else { return nil }
         return name.contains("/")
             ? "program.command: \(name) is not an executable file"
             : "program.command: \(name) is not found in PATH (\(path ?? "unset"))"

@@ -197,9 +197,11 @@ final class Journal: JobEventLog, ReplyGate {
         compacted(before: before, started: started, background: true)
     }
 
-    /// The threshold after a compaction, and its log line (only when it did something).
+    /// The threshold after a compaction, and its log line (only when it did something: an empty or already
+    /// compact journal rewritten to the same bytes is not news).
     private func compacted(before: Int, started: Int64, background: Bool) {
         compactionThreshold = max(minimumCompactionBytes, 2 * size)
+        guard before != size else { return }
         logger.info(
             "journal_compacted",
             [

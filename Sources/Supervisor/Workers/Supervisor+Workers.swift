@@ -273,6 +273,7 @@ extension Supervisor {
         switch note {
         case .ready(let slot, let pid, let version):
             logger.info("worker_ready", ["slot": .int(slot), "pid": .int(pid), "version": .string(version)])
+            notifyReadyIfUp()
         case .exited(let slot, let pid, let status, let reason, let job, let expected):
             let fields: KeyValuePairs<String, LogValue> = [
                 "slot": .int(slot), "pid": .int(pid), "status": .string(status.logValue), "reason": .string(reason),

@@ -101,8 +101,14 @@ final class PreforkProcess: Sendable {
             "a \"listening\" log line from \(Binaries.supervisor)", timeout: .seconds(10), context: output
         ) {
             for line in child.stderr.lines {
-                guard let event = LogLine.parse(line), event.string("event") == "listening" else { continue }
-                guard let addr = event.string("addr"), let colon = addr.lastIndex(of: ":"),
+                // JSON lines, or text lines: `<time> INFO listening addr=127.0.0.1:PORT ...`.
+                let textAddress = line.range(of: " INFO listening addr=").map {
+                    String(line[$0.upperBound...].prefix { $0 != " " })
+                }
+                guard let addr = LogLine.parse(line).flatMap({ $0.string("event") == "listening" ? $0.string("addr") : nil })
+                    ?? textAddress
+                else { continue }
+                guard let colon = addr.lastIndex(of: ":"),
                     let port = UInt16(addr[addr.index(after: colon)...]), port != 0
                 else { throw SpawnError(description: "bad listening line: \(line)") }
                 return port
