@@ -136,6 +136,19 @@ struct ConnectionTests {
         #expect(listener.connection.notifications().isEmpty, "drained")
     }
 
+    @Test func aClosedConnectionRefusesToSend() throws {
+        let database = try TestDatabase.connect()
+        database.connection.close()
+        database.connection.close()
+        #expect(!database.connection.isConnected)
+        #expect(throws: PostgresError(call: "PQsendQueryParams", message: "the connection is closed")) {
+            try database.connection.sendQuery("SELECT 1")
+        }
+    }
+}
+
+/// Connections that cannot be made: they need libpq, not a server.
+@Suite struct ConnectFailureTests {
     @Test func aMissingSocketFailsNamingIt() throws {
         let message = connectionFailure("host=/nonexistent-prefork-dir port=5432 dbname=x user=postgres")
         #expect(message.contains("/nonexistent-prefork-dir/.s.PGSQL.5432"), "\(message)")
@@ -156,16 +169,6 @@ struct ConnectionTests {
             try PostgresConnection.start("host=/tmp nonsense_option=1")
         } throws: { error in
             String(describing: error).contains("invalid connection option \"nonsense_option\"")
-        }
-    }
-
-    @Test func aClosedConnectionRefusesToSend() throws {
-        let database = try TestDatabase.connect()
-        database.connection.close()
-        database.connection.close()
-        #expect(!database.connection.isConnected)
-        #expect(throws: PostgresError(call: "PQsendQueryParams", message: "the connection is closed")) {
-            try database.connection.sendQuery("SELECT 1")
         }
     }
 

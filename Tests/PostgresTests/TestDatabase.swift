@@ -25,7 +25,7 @@ enum TestDatabase {
 
     /// The skip reason shown when `enabled` is false.
     static let skipReason: Comment =
-        "PREFORK_TEST_POSTGRES_URL is not set: start a throwaway cluster with eval \"$(scripts/test-postgres start)\""
+        "PREFORK_TEST_POSTGRES_URL is not set (scripts/test-postgres start runs a throwaway cluster and prints it)"
 
     /// The URL, or a failure saying why there is none.
     static func requireURL() throws -> String {
