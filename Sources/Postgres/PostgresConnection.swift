@@ -62,10 +62,12 @@ public final class PostgresConnection {
         /// A result, copied; its PGresult is already freed.
         case result(PostgresResult)
         /// libpq has nothing more for the current statement (PQgetResult returned NULL): in pipeline mode the
-        /// next statement's results follow; outside it, the connection is idle. A pipeline sync is followed by
-        /// no such marker.
+        /// next statement's results follow; outside it, the connection is idle. A `.pipelineSync` result has no
+        /// marker of its own: the next segment's first result follows it directly, or this marker when nothing
+        /// more is pending.
         case statementEnded
-        /// The next result has not fully arrived: wait for the socket to be readable and `consumeInput()`.
+        /// The next result has not fully arrived: wait for the socket to be readable and `consumeInput()`. (A
+        /// closed connection says this too; its `consumeInput()` then throws.)
         case needsInput
     }
 

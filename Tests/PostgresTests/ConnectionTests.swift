@@ -77,6 +77,45 @@ struct ConnectionTests {
         #expect(left.textRows == [["3"]], "the first segment is one implicit transaction: rolled back whole")
     }
 
+    /// What the loop sees, in order: each statement's result then an end marker; a sync with no end marker
+    /// before the next segment's results; an end marker once nothing is pending.
+    @Test func aPipelineYieldsResultsEndMarkersAndSyncsInOrder() throws {
+        let database = try TestDatabase.connect(pipeline: true)
+        try database.connection.sendQuery("SELECT 1")
+        try database.connection.sendQuery("SELECT 2")
+        try database.connection.pipelineSync()
+        try database.connection.sendQuery("SELECT 3")
+        try database.connection.pipelineSync()
+        try database.flushAll()
+        var events: [String] = []
+        var syncs = 0
+        let deadline = Deadline()
+        while true {
+            switch database.connection.nextResult() {
+            case .result(let result):
+                if result.status == .pipelineSync {
+                    events.append("sync")
+                    syncs += 1
+                } else {
+                    events.append(result.string(row: 0, column: 0) ?? "?")
+                }
+                continue
+            case .statementEnded:
+                events.append("end")
+                if syncs == 2 { break }
+                continue
+            case .needsInput:
+                _ = try Poll.wait(
+                    database.connection.socket!, for: .readable, timeoutMilliseconds: try deadline.remaining("results"))
+                try database.connection.consumeInput()
+                continue
+            }
+            break
+        }
+        #expect(events == ["1", "end", "2", "end", "sync", "3", "end", "sync", "end"])
+        #expect(database.connection.pipelineStatus == .on)
+    }
+
     @Test func byteaRoundTripsThroughBinaryParametersAndBothResultFormats() throws {
         let table = TestDatabase.uniqueName("bytes")
         let database = try TestDatabase.connect()
