@@ -118,8 +118,9 @@ public struct PostgresResult: Sendable {
     }
 
     private func cell(_ row: Int, _ column: Int) -> (start: Int32, length: Int32) {
-        precondition(row >= 0 && row < rowCount && column >= 0 && column < columns.count,
-                     "cell (\(row), \(column)) outside a result of \(rowCount) x \(columns.count)")
+        precondition(
+            row >= 0 && row < rowCount && column >= 0 && column < columns.count,
+            "cell (\(row), \(column)) outside a result of \(rowCount) x \(columns.count)")
         return cells[row * columns.count + column]
     }
 

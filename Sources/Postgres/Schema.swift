@@ -47,7 +47,8 @@ public enum PostgresSchema {
                 CREATE TABLE IF NOT EXISTS prefork_schema (version integer NOT NULL);
                 SELECT max(version) INTO found FROM prefork_schema;
                 IF found > \(version) THEN
-                    RAISE EXCEPTION 'the prefork schema in this database is version %, newer than this build''s \(version): upgrade prefork', found;
+                    RAISE EXCEPTION 'the prefork schema in this database is version %, newer than this build''s '
+                        '\(version): upgrade prefork', found;
                 END IF;
                 IF found IS NULL THEN
                     CREATE TABLE prefork_jobs (

@@ -5,7 +5,9 @@ import Glibc
 public enum Poll {
     /// Readiness conditions, asked for and reported.
     public struct Events: OptionSet, Sendable {
+        /// The poll(2) bits.
         public let rawValue: Int16
+        /// Events from poll(2) bits.
         public init(rawValue: Int16) { self.rawValue = rawValue }
 
         /// POLLIN: a read would not block.

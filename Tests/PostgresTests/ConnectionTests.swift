@@ -69,9 +69,10 @@ struct ConnectionTests {
         try database.connection.sendQuery("INSERT INTO \(table) VALUES (3)")
         try database.connection.pipelineSync()
         let results = try database.pipelineResults(syncs: 2)
-        #expect(results.map(\.status) == [
-            .commandOK, .fatalError, .pipelineAborted, .pipelineSync, .commandOK, .pipelineSync,
-        ])
+        #expect(
+            results.map(\.status) == [
+                .commandOK, .fatalError, .pipelineAborted, .pipelineSync, .commandOK, .pipelineSync,
+            ])
         #expect(results[1].error?.sqlState == PostgresServerError.uniqueViolation)
         let left = try setup.query("SELECT id FROM \(table) ORDER BY id")
         #expect(left.textRows == [["3"]], "the first segment is one implicit transaction: rolled back whole")
@@ -122,7 +123,8 @@ struct ConnectionTests {
         try database.query("CREATE TABLE \(table) (id int PRIMARY KEY, data bytea)")
         defer { _ = try? database.query("DROP TABLE \(table)") }
         let payload: [UInt8] = Array(0...255) + [0, 0, 92, 120, 39, 34]
-        try database.query("INSERT INTO \(table) VALUES (1, $1), (2, $2), (3, $3)", [.bytes(payload), .bytes([]), .null])
+        try database.query(
+            "INSERT INTO \(table) VALUES (1, $1), (2, $2), (3, $3)", [.bytes(payload), .bytes([]), .null])
 
         let text = try database.query("SELECT data FROM \(table) ORDER BY id")
         #expect(text.binaryColumns == [false])
@@ -170,7 +172,8 @@ struct ConnectionTests {
         try sender.query("NOTIFY \(channel)")
         let received = try listener.notifications(atLeast: 2)
         #expect(received.count == 2)
-        #expect(received[0] == PostgresNotification(channel: channel, payload: "job-1", senderPID: Int32(senderPID ?? 0)))
+        #expect(
+            received[0] == PostgresNotification(channel: channel, payload: "job-1", senderPID: Int32(senderPID ?? 0)))
         #expect(received[1].payload == "")
         #expect(listener.connection.notifications().isEmpty, "drained")
     }
@@ -198,7 +201,8 @@ struct ConnectionTests {
         // A port we bound and closed: nothing listens there now.
         let (listener, address) = try Socket.listen(SocketAddress(host: "127.0.0.1", port: 0)!)
         listener.close()
-        let message = connectionFailure("hostaddr=127.0.0.1 port=\(address.port) dbname=x user=postgres connect_timeout=5")
+        let message = connectionFailure(
+            "hostaddr=127.0.0.1 port=\(address.port) dbname=x user=postgres connect_timeout=5")
         #expect(message.contains("Connection refused"), "\(message)")
         #expect(message.contains("127.0.0.1"), "\(message)")
     }
@@ -232,7 +236,9 @@ struct ConnectionTests {
     }
 
     @Test func connectionStringsQuoteEveryValue() {
-        #expect(PostgresConnectionString.make(["host": "/tmp/a b", "password": "it's\\"]) == #"host='/tmp/a b' password='it\'s\\'"#)
+        #expect(
+            PostgresConnectionString.make(["host": "/tmp/a b", "password": "it's\\"])
+                == #"host='/tmp/a b' password='it\'s\\'"#)
     }
 
     @Test func literalAddressesResolveToThemselves() throws {

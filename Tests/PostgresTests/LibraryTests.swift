@@ -32,7 +32,8 @@ import Testing
         #expect {
             try PostgresLibrary.probe("libc.so.6")
         } throws: { error in
-            String(describing: error) == "cannot load libc.so.6: it has no PQconnectStart (libpq 14 or newer is needed; install libpq5)"
+            String(describing: error)
+                == "cannot load libc.so.6: it has no PQconnectStart (libpq 14 or newer is needed; install libpq5)"
         }
     }
 
@@ -48,19 +49,21 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let main = directory.appendingPathComponent("main.c")
         try """
-            #include <stdio.h>
-            #include "CPostgres.h"
-            int main(void) {
-                const char *error = cpq_load();
-                if (error) { printf("%s", error); return 1; }
-                printf("loaded %d", cpq_lib_version());
-                return 0;
-            }
-            """.write(to: main, atomically: true, encoding: .utf8)
+        #include <stdio.h>
+        #include "CPostgres.h"
+        int main(void) {
+            const char *error = cpq_load();
+            if (error) { printf("%s", error); return 1; }
+            printf("loaded %d", cpq_lib_version());
+            return 0;
+        }
+        """.write(to: main, atomically: true, encoding: .utf8)
         let program = directory.appendingPathComponent("load").path
         let build = try Self.run(
-            ["cc", "-std=c11", "-I", "\(Self.packageRoot)/Sources/CPostgres/include", main.path,
-             "\(Self.packageRoot)/Sources/CPostgres/CPostgres.c", "-ldl", "-lpthread", "-o", program])
+            [
+                "cc", "-std=c11", "-I", "\(Self.packageRoot)/Sources/CPostgres/include", main.path,
+                "\(Self.packageRoot)/Sources/CPostgres/CPostgres.c", "-ldl", "-lpthread", "-o", program,
+            ])
         try #require(build.status == 0, "cc failed: \(build.output)")
 
         let wrong = try Self.run([program], environment: ["PREFORK_LIBPQ": "/nonexistent/libpq.so.5"])
@@ -80,8 +83,10 @@ import Testing
         let source = directory.appendingPathComponent("check.c")
         try Self.checkSource.write(to: source, atomically: true, encoding: .utf8)
         let check = try Self.run(
-            ["cc", "-std=c11", "-fsyntax-only", "-Werror", "-I", "\(Self.packageRoot)/Sources/CPostgres/include",
-             "-I", "/usr/include/postgresql", source.path])
+            [
+                "cc", "-std=c11", "-fsyntax-only", "-Werror", "-I", "\(Self.packageRoot)/Sources/CPostgres/include",
+                "-I", "/usr/include/postgresql", source.path,
+            ])
         #expect(check.status == 0, "cc rejected the shim's copies:\n\(check.output)")
     }
 

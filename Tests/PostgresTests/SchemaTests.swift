@@ -22,7 +22,9 @@ struct SchemaTests {
         func drop() { _ = try? main.query("DROP SCHEMA \(schema) CASCADE") }
 
         @discardableResult
-        func run(_ statement: PostgresStatement, _ parameters: [PostgresParameter], on connection: TestConnection? = nil)
+        func run(
+            _ statement: PostgresStatement, _ parameters: [PostgresParameter], on connection: TestConnection? = nil
+        )
             throws -> PostgresResult
         {
             try (connection ?? main).query(statement.sql, parameters)
@@ -41,8 +43,10 @@ struct SchemaTests {
         func insert(_ id: String, priority: Int = 0, maxRetries: Int = 0, runAt: Int64? = nil) throws -> Bool {
             let result = try run(
                 PostgresSchema.insertJob,
-                [.text(id), .bytes(Array("payload \(id)".utf8)), .int(priority), .int(maxRetries), .null,
-                 .int(runAt ?? now), .int(now), .null, .null])
+                [
+                    .text(id), .bytes(Array("payload \(id)".utf8)), .int(priority), .int(maxRetries), .null,
+                    .int(runAt ?? now), .int(now), .null, .null,
+                ])
             return result.rowCount == 1
         }
 
@@ -65,15 +69,17 @@ struct SchemaTests {
             let entry = #"{"outcome": "ok", "note": "a \"quoted\" word"}"#
             let changed = try run(
                 PostgresSchema.completeJobs,
-                [.text(node), .int(epoch), .int(now + 10),
-                 .text(PostgresArray.literal(jobs.map { Optional($0.id) })),
-                 .text(PostgresArray.literal(jobs.map(\.attempt))),
-                 .text(PostgresArray.literal(jobs.map { _ in Optional(state) })),
-                 .text(PostgresArray.literal(jobs.map { _ in String?.none })),
-                 .text(PostgresArray.literal(jobs.map { _ in state == "done" ? nil : Optional("boom") })),
-                 .text(PostgresArray.byteaLiteral(jobs.map { _ in result })),
-                 .text(PostgresArray.literal(jobs.map { _ in Optional("f") })),
-                 .text(PostgresArray.literal(jobs.map { _ in Optional(entry) }))])
+                [
+                    .text(node), .int(epoch), .int(now + 10),
+                    .text(PostgresArray.literal(jobs.map { Optional($0.id) })),
+                    .text(PostgresArray.literal(jobs.map(\.attempt))),
+                    .text(PostgresArray.literal(jobs.map { _ in Optional(state) })),
+                    .text(PostgresArray.literal(jobs.map { _ in String?.none })),
+                    .text(PostgresArray.literal(jobs.map { _ in state == "done" ? nil : Optional("boom") })),
+                    .text(PostgresArray.byteaLiteral(jobs.map { _ in result })),
+                    .text(PostgresArray.literal(jobs.map { _ in Optional("f") })),
+                    .text(PostgresArray.literal(jobs.map { _ in Optional(entry) })),
+                ])
             return (0..<changed.rowCount).compactMap { changed.string(row: $0, column: 0) }.sorted()
         }
 
@@ -101,7 +107,8 @@ struct SchemaTests {
         let versions = try fixture.main.query("SELECT version FROM prefork_schema")
         #expect(versions.textRows == [["\(PostgresSchema.version)"]])
         let tables = try fixture.main.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", [.text(fixture.schema)])
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+            [.text(fixture.schema)])
         #expect(tables.textRows == [["prefork_jobs"], ["prefork_nodes"], ["prefork_schema"]])
     }
 
@@ -128,11 +135,12 @@ struct SchemaTests {
         let oids = try fixture.main.query(
             "SELECT typname, oid FROM pg_type WHERE typname IN ('bool','bytea','int8','int2','int4','text','jsonb')")
         let byName = Dictionary(uniqueKeysWithValues: oids.textRows.map { ($0[0]!, UInt32($0[1]!)!) })
-        #expect(byName == [
-            "bool": PostgresType.bool, "bytea": PostgresType.bytea, "int8": PostgresType.int8,
-            "int2": PostgresType.int2, "int4": PostgresType.int4, "text": PostgresType.text,
-            "jsonb": PostgresType.jsonb,
-        ])
+        #expect(
+            byName == [
+                "bool": PostgresType.bool, "bytea": PostgresType.bytea, "int8": PostgresType.int8,
+                "int2": PostgresType.int2, "int4": PostgresType.int4, "text": PostgresType.text,
+                "jsonb": PostgresType.jsonb,
+            ])
     }
 
     @Test func insertIsIdempotentByIdAndTheRowReadsBack() throws {
@@ -160,7 +168,10 @@ struct SchemaTests {
         let claimed = try fixture.run(
             PostgresSchema.claimJobs, [.int(fixture.now), .int(2), .text("n1"), .int(epoch)])
         #expect(Set(claimed.textRows.map { $0[0]! }) == ["urgent", "first"])
-        #expect(claimed.columns == ["id", "attempts", "payload", "max_retries", "timeout_ms", "priority", "seq", "created_at"])
+        #expect(
+            claimed.columns == [
+                "id", "attempts", "payload", "max_retries", "timeout_ms", "priority", "seq", "created_at",
+            ])
         #expect(try fixture.job("first")["state"] == "running")
         #expect(try fixture.job("first")["owner"] == "n1")
         #expect(try fixture.job("first")["attempts"] == "1")
@@ -211,8 +222,9 @@ struct SchemaTests {
 
         #expect(try fixture.complete(claimed, node: "n1", epoch: epoch + 1).isEmpty, "wrong epoch")
         #expect(try fixture.complete(claimed, node: "n2", epoch: epoch).isEmpty, "wrong owner")
-        #expect(try fixture.complete(claimed.map { ($0.id, $0.attempt + 1) }, node: "n1", epoch: epoch).isEmpty,
-                "wrong attempt")
+        #expect(
+            try fixture.complete(claimed.map { ($0.id, $0.attempt + 1) }, node: "n1", epoch: epoch).isEmpty,
+            "wrong attempt")
         #expect(try fixture.job("a")["state"] == "running")
 
         #expect(try fixture.complete(claimed, node: "n1", epoch: epoch) == ["a", "b"])
@@ -233,16 +245,18 @@ struct SchemaTests {
         let retryAt = fixture.now + 5000
         let changed = try fixture.run(
             PostgresSchema.completeJobs,
-            [.text("n1"), .int(epoch), .int(fixture.now), .text("{a}"), .text("{\(claimed[0].attempt)}"),
-             .text("{queued}"), .text("{\(retryAt)}"), .text(#"{"simulated failure"}"#), .text("{NULL}"),
-             .text("{f}"), .text(#"{"{\"outcome\":\"error\"}"}"#)])
+            [
+                .text("n1"), .int(epoch), .int(fixture.now), .text("{a}"), .text("{\(claimed[0].attempt)}"),
+                .text("{queued}"), .text("{\(retryAt)}"), .text(#"{"simulated failure"}"#), .text("{NULL}"),
+                .text("{f}"), .text(#"{"{\"outcome\":\"error\"}"}"#),
+            ])
         #expect(changed.rowCount == 1)
         let job = try fixture.job("a")
         #expect(job["state"] == "queued")
         #expect(job["run_at"] == "\(retryAt)")
         #expect(job["last_error"] == "simulated failure")
         #expect(try fixture.claim(1, node: "n1", epoch: epoch).isEmpty, "not before its run_at")
-        #expect(try fixture.claim(1, node: "n1", epoch: epoch, at: retryAt) .map(\.attempt) == [2])
+        #expect(try fixture.claim(1, node: "n1", epoch: epoch, at: retryAt).map(\.attempt) == [2])
     }
 
     @Test func rescueRequeuesALapsedNodesRunningJobsKeepingTheAttempt() throws {
@@ -288,11 +302,13 @@ struct SchemaTests {
         _ = try fixture.claim(1, node: "n1", epoch: first)
         let second = try fixture.register("n1", leaseUntil: fixture.now + 60_000)
         #expect(second == first + 1, "a restart is a new epoch")
-        #expect(try fixture.run(PostgresSchema.rescueJobs, [.int(fixture.now)]).textRows == [["a", "n1", "1", "queued"]],
-                "the grace attempt")
+        #expect(
+            try fixture.run(PostgresSchema.rescueJobs, [.int(fixture.now)]).textRows == [["a", "n1", "1", "queued"]],
+            "the grace attempt")
         _ = try fixture.claim(1, node: "n1", epoch: second)
         _ = try fixture.register("n1", leaseUntil: fixture.now + 60_000)
-        #expect(try fixture.run(PostgresSchema.rescueJobs, [.int(fixture.now)]).textRows == [["a", "n1", "2", "failed"]])
+        #expect(
+            try fixture.run(PostgresSchema.rescueJobs, [.int(fixture.now)]).textRows == [["a", "n1", "2", "failed"]])
         #expect(try fixture.job("a")["last_error"] == "node n1 lost during attempt 2")
     }
 
@@ -333,8 +349,12 @@ struct SchemaTests {
         for n in 0..<3 {
             try sender.connection.sendQuery(
                 PostgresSchema.insertJob.sql,
-                [.text("n\(n)"), .bytes([1]), .int(0), .int(0), .null, .int(fixture.now), .int(fixture.now), .null, .null])
-            try sender.connection.sendQuery(PostgresSchema.notify.sql, [.text(PostgresSchema.queuedChannel), .text("")])
+                [
+                    .text("n\(n)"), .bytes([1]), .int(0), .int(0), .null, .int(fixture.now), .int(fixture.now), .null,
+                    .null,
+                ])
+            try sender.connection.sendQuery(
+                PostgresSchema.notify.sql, [.text(PostgresSchema.queuedChannel), .text("")])
         }
         try sender.connection.pipelineSync()
         let results = try sender.pipelineResults(syncs: 1)
