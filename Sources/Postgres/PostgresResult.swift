@@ -74,6 +74,35 @@ public struct PostgresResult: Sendable {
     /// Per cell (row * columns + column): start in `storage` and length, or -1 as the length of a NULL.
     private let cells: [(start: Int32, length: Int32)]
 
+    /// A result built by hand, for tests of code that consumes results without a server: `rows` holds each
+    /// row's cells (nil for NULL) in the format `binaryColumns` says (text by default).
+    public init(
+        status: Status, columns: [String] = [], rows: [[[UInt8]?]] = [], binaryColumns: [Bool]? = nil,
+        affectedRows: Int? = nil, error: PostgresServerError? = nil
+    ) {
+        precondition(rows.allSatisfy { $0.count == columns.count }, "every row needs one cell per column")
+        self.status = status
+        self.columns = columns
+        self.binaryColumns = binaryColumns ?? columns.map { _ in false }
+        self.rowCount = rows.count
+        self.affectedRows = affectedRows
+        self.error = error
+        var storage: [UInt8] = []
+        var cells: [(start: Int32, length: Int32)] = []
+        for row in rows {
+            for cell in row {
+                guard let cell else {
+                    cells.append((0, -1))
+                    continue
+                }
+                cells.append((Int32(storage.count), Int32(cell.count)))
+                storage.append(contentsOf: cell)
+            }
+        }
+        self.storage = storage
+        self.cells = cells
+    }
+
     /// Whether the statement failed: its own error, a bad response, or an abort caused by an earlier statement.
     public var failed: Bool { status == .fatalError || status == .badResponse || status == .pipelineAborted }
 

@@ -235,6 +235,22 @@ struct ConnectionTests {
         #expect(PostgresArray.byteaLiteral([[0, 255], nil, []]) == #"{"\\x00ff",NULL,"\\x"}"#)
     }
 
+    @Test func handBuiltResultsReadLikeReceivedOnes() {
+        let result = PostgresResult(
+            status: .tuplesOK, columns: ["id", "n", "data"],
+            rows: [[Array("a".utf8), Array("7".utf8), Array(#"\x00ff"#.utf8)], [Array("b".utf8), nil, nil]],
+            affectedRows: 2)
+        #expect(result.rowCount == 2)
+        #expect(result.string(row: 0, column: 0) == "a")
+        #expect(result.int(row: 0, column: 1) == 7)
+        #expect(result.bytea(row: 0, column: 2) == [0, 255])
+        #expect(result.int(row: 1, column: 1) == nil)
+        #expect(result.column(named: "data") == 2)
+        #expect(result.textRows == [["a", "7", #"\x00ff"#], ["b", nil, nil]])
+        #expect(!result.failed)
+        #expect(PostgresResult(status: .pipelineAborted).failed)
+    }
+
     @Test func connectionStringsQuoteEveryValue() {
         #expect(
             PostgresConnectionString.make(["host": "/tmp/a b", "password": "it's\\"])
