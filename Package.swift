@@ -15,6 +15,9 @@ let package = Package(
     ],
     targets: [
         .target(name: "CLinux", cSettings: [.define("_GNU_SOURCE")]),
+        // libpq through dlopen at run time (never linked): only the PostgreSQL backend loads it.
+        .target(name: "CPostgres", linkerSettings: [.linkedLibrary("dl")]),
+        .target(name: "Postgres", dependencies: ["CPostgres", "System"]),
         .target(name: "System", dependencies: ["CLinux"], swiftSettings: crossModule),
         .target(name: "IPC", swiftSettings: crossModule),
         .executableTarget(name: "Supervisor", dependencies: ["IPC", "System"]),
@@ -25,6 +28,7 @@ let package = Package(
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "PreforkWorker", "IPC", "System"]),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "IPC", "System"]),
         .testTarget(name: "IntegrationTests", dependencies: []),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "System"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,267 @@
+/// A statement of the PostgreSQL backend: its SQL and the name it is prepared under on each connection.
+public struct PostgresStatement: Equatable, Sendable {
+    /// The prepared statement's name (`PQsendPrepare` / `PQsendQueryPrepared`), unique per connection.
+    public let name: String
+    /// The SQL, one statement, parameters as `$1`, `$2`, ...
+    public let sql: String
+
+    /// A statement named `name`.
+    public init(name: String, sql: String) {
+        self.name = name
+        self.sql = sql
+    }
+}
+
+/// DRAFT: the tables and statements of the PostgreSQL scale-out backend, where several supervisors (nodes)
+/// share one job table. A job is claimed by one node at a time; every change a node makes to a job it runs is
+/// *fenced*: it applies only while the job is still running under that node's `(owner, owner_epoch)` and the
+/// attempt it claimed, so a node presumed dead (its lease lapsed, its jobs rescued) cannot overwrite what
+/// another node does with the job since.
+///
+/// Times are epoch milliseconds (bigint) passed in by the caller as `$now`, not the database's clock: the tests
+/// drive time, and a node compares its lease with the clock it uses for everything else. Nodes' clocks must
+/// agree to well within the lease duration (NTP); a rescuer whose clock runs ahead takes jobs early, which
+/// costs a duplicate run, never a lost or doubly-completed job (completions are fenced).
+///
+/// Parameters are sent in text format except bytea ones (`PostgresParameter.bytes`); batches are arrays in
+/// text format (`PostgresArray`) unpacked with `unnest`.
+public enum PostgresSchema {
+    /// The schema version these statements need; `migrate` creates it and refuses a newer one.
+    public static let version = 1
+
+    /// The advisory lock key that serialises migrations across nodes: "prefork" in ASCII.
+    public static let migrationLockKey: Int64 = 0x70_7265_666f_726b
+
+    /// Creates the tables when missing, under a transaction-scoped advisory lock so nodes starting together
+    /// migrate one at a time; fails, naming both versions, when the database's schema is newer than this build.
+    /// One statement (a DO block: the extended protocol takes no multi-statement strings), safe to run at every
+    /// start. Not prepared: it runs once.
+    public static let migrate = PostgresStatement(
+        name: "prefork_migrate",
+        sql: """
+            DO $prefork$
+            DECLARE
+                found integer;
+            BEGIN
+                PERFORM pg_advisory_xact_lock(\(migrationLockKey));
+                CREATE TABLE IF NOT EXISTS prefork_schema (version integer NOT NULL);
+                SELECT max(version) INTO found FROM prefork_schema;
+                IF found > \(version) THEN
+                    RAISE EXCEPTION 'the prefork schema in this database is version %, newer than this build''s '
+                        '\(version): upgrade prefork', found;
+                END IF;
+                IF found IS NULL THEN
+                    CREATE TABLE prefork_jobs (
+                        id text PRIMARY KEY,
+                        seq bigint GENERATED ALWAYS AS IDENTITY,
+                        payload bytea NOT NULL,
+                        state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'canceled')),
+                        priority smallint NOT NULL DEFAULT 0,
+                        attempts integer NOT NULL DEFAULT 0,
+                        max_retries integer NOT NULL DEFAULT 0,
+                        timeout_ms integer NULL,
+                        run_at bigint NOT NULL,
+                        created_at bigint NOT NULL,
+                        updated_at bigint NOT NULL,
+                        last_error text NULL,
+                        result bytea NULL,
+                        result_truncated boolean NOT NULL DEFAULT false,
+                        history jsonb NOT NULL DEFAULT '[]',
+                        callback_url text NULL,
+                        callback jsonb NULL,
+                        owner text NULL,
+                        owner_epoch bigint NULL,
+                        CONSTRAINT prefork_jobs_owned_while_running
+                            CHECK ((state = 'running') = (owner IS NOT NULL AND owner_epoch IS NOT NULL))
+                    );
+                    CREATE INDEX prefork_jobs_claim ON prefork_jobs (priority DESC, run_at, seq)
+                        WHERE state = 'queued';
+                    CREATE INDEX prefork_jobs_running ON prefork_jobs (owner, owner_epoch)
+                        WHERE state = 'running';
+                    CREATE TABLE prefork_nodes (
+                        node_id text PRIMARY KEY,
+                        epoch bigint NOT NULL,
+                        lease_until bigint NOT NULL,
+                        started_at bigint NOT NULL,
+                        host text NOT NULL,
+                        pid integer NOT NULL,
+                        workers integer NOT NULL
+                    );
+                    INSERT INTO prefork_schema (version) VALUES (\(version));
+                END IF;
+            END
+            $prefork$
+            """)
+
+    /// Registers a node at start: a new row with epoch 1, or the next epoch for a node id seen before (a
+    /// restart), which fences everything the previous incarnation still holds. `$1` node_id, `$2` lease_until,
+    /// `$3` started_at (now), `$4` host, `$5` pid, `$6` workers. Returns `epoch`.
+    public static let registerNode = PostgresStatement(
+        name: "prefork_register_node",
+        sql: """
+            INSERT INTO prefork_nodes (node_id, epoch, lease_until, started_at, host, pid, workers)
+            VALUES ($1, 1, $2, $3, $4, $5, $6)
+            ON CONFLICT (node_id) DO UPDATE
+                SET epoch = prefork_nodes.epoch + 1, lease_until = EXCLUDED.lease_until,
+                    started_at = EXCLUDED.started_at, host = EXCLUDED.host, pid = EXCLUDED.pid,
+                    workers = EXCLUDED.workers
+            RETURNING epoch
+            """)
+
+    /// Extends a node's lease, only while it still holds it: `$1` node_id, `$2` epoch, `$3` now, `$4` the new
+    /// lease_until. Returns `lease_until`; no row means the lease lapsed (or a newer epoch registered): the node
+    /// is fenced, its running jobs are or will be rescued, and it must register again before claiming.
+    public static let renewLease = PostgresStatement(
+        name: "prefork_renew_lease",
+        sql: """
+            UPDATE prefork_nodes SET lease_until = $4
+            WHERE node_id = $1 AND epoch = $2 AND lease_until >= $3
+            RETURNING lease_until
+            """)
+
+    /// Accepts a job: `$1` id, `$2` payload (bytea), `$3` priority, `$4` max_retries, `$5` timeout_ms (NULL: the
+    /// node's default), `$6` run_at, `$7` now, `$8` callback_url, `$9` callback (jsonb). Returns `seq`; no row
+    /// when the id exists already (then `selectJob` tells a repeat of the same request from a conflict).
+    public static let insertJob = PostgresStatement(
+        name: "prefork_insert_job",
+        sql: """
+            INSERT INTO prefork_jobs (id, payload, state, priority, max_retries, timeout_ms, run_at, created_at,
+                                      updated_at, callback_url, callback)
+            VALUES ($1, $2, 'queued', $3, $4, $5, $6, $7, $7, $8, $9)
+            ON CONFLICT (id) DO NOTHING
+            RETURNING seq
+            """)
+
+    /// One job by id (`$1`): `id, state, payload, priority, attempts, max_retries, timeout_ms, run_at,
+    /// created_at, updated_at, last_error, result, result_truncated, history, callback_url, callback, owner`.
+    public static let selectJob = PostgresStatement(
+        name: "prefork_select_job",
+        sql: """
+            SELECT id, state, payload, priority, attempts, max_retries, timeout_ms, run_at, created_at, updated_at,
+                   last_error, result, result_truncated, history, callback_url, callback, owner
+            FROM prefork_jobs WHERE id = $1
+            """)
+
+    /// Claims up to `$2` runnable jobs for node `$3` at epoch `$4` at time `$1`: highest priority first, then
+    /// earliest run_at, then acceptance order. `SKIP LOCKED` lets nodes claim side by side without waiting on
+    /// each other's rows; a node whose lease is not current claims nothing. The attempt starts now: attempts
+    /// is incremented here, so a node that dies mid-attempt has it counted. Returns `id, attempts, payload,
+    /// max_retries, timeout_ms, priority, seq, created_at` in no particular order.
+    public static let claimJobs = PostgresStatement(
+        name: "prefork_claim_jobs",
+        sql: """
+            WITH claimable AS (
+                SELECT id FROM prefork_jobs
+                WHERE state = 'queued' AND run_at <= $1
+                  AND EXISTS (SELECT 1 FROM prefork_nodes
+                              WHERE node_id = $3 AND epoch = $4 AND lease_until >= $1)
+                ORDER BY priority DESC, run_at, seq
+                LIMIT $2
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE prefork_jobs j
+            SET state = 'running', attempts = j.attempts + 1, owner = $3, owner_epoch = $4, updated_at = $1
+            FROM claimable c
+            WHERE j.id = c.id
+            RETURNING j.id, j.attempts, j.payload, j.max_retries, j.timeout_ms, j.priority, j.seq, j.created_at
+            """)
+
+    /// Ends a batch of attempts of node `$1` at epoch `$2` at time `$3`, fenced: a row changes only if the job
+    /// is still running under this owner and epoch *and* its attempts still equal the attempt being ended, so a
+    /// late report from a fenced node, or a duplicate, changes nothing. One array element per job, all arrays
+    /// the same length: `$4` ids text[], `$5` attempts int[], `$6` new states text[] ('done', 'failed', or
+    /// 'queued' for a retry), `$7` run_at bigint[] (a retry's time; NULL keeps it), `$8` last_error text[],
+    /// `$9` result bytea[], `$10` result_truncated bool[], `$11` history entries jsonb[] (appended to
+    /// `history`). Returns the `id` of every job that changed; the others were no longer this node's.
+    public static let completeJobs = PostgresStatement(
+        name: "prefork_complete_jobs",
+        sql: """
+            UPDATE prefork_jobs j
+            SET state = r.state, run_at = COALESCE(r.run_at, j.run_at), updated_at = $3,
+                last_error = r.last_error, result = r.result, result_truncated = r.result_truncated,
+                history = j.history || jsonb_build_array(r.entry), owner = NULL, owner_epoch = NULL
+            FROM unnest($4::text[], $5::integer[], $6::text[], $7::bigint[], $8::text[], $9::bytea[],
+                        $10::boolean[], $11::jsonb[])
+                AS r(id, attempt, state, run_at, last_error, result, result_truncated, entry)
+            WHERE j.id = r.id AND j.owner = $1 AND j.owner_epoch = $2 AND j.attempts = r.attempt
+              AND j.state = 'running'
+            RETURNING j.id
+            """)
+
+    /// Rescues, at time `$1`, the jobs running under a node that no longer holds a current lease (lapsed, or
+    /// re-registered with a newer epoch): each keeps its attempt counted and goes back to the queue, runnable
+    /// now, with last_error 'node <id> lost during attempt <n>' and an entry in its history. Like an attempt
+    /// interrupted in single-host mode it gets one grace attempt beyond max_retries: a job lost again after that
+    /// fails. Skips rows another rescuer is holding. Returns `id, owner, attempts, state` (the new state).
+    public static let rescueJobs = PostgresStatement(
+        name: "prefork_rescue_jobs",
+        sql: """
+            WITH lost AS (
+                SELECT j.id, j.owner, j.owner_epoch FROM prefork_jobs j
+                WHERE j.state = 'running'
+                  AND NOT EXISTS (SELECT 1 FROM prefork_nodes n
+                                  WHERE n.node_id = j.owner AND n.epoch = j.owner_epoch AND n.lease_until >= $1)
+                FOR UPDATE OF j SKIP LOCKED
+            )
+            UPDATE prefork_jobs j
+            SET state = CASE WHEN j.attempts > j.max_retries + 1 THEN 'failed' ELSE 'queued' END,
+                run_at = $1, updated_at = $1, owner = NULL, owner_epoch = NULL,
+                last_error = 'node ' || lost.owner || ' lost during attempt ' || j.attempts,
+                history = j.history || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempts, 'node', lost.owner, 'epoch', lost.owner_epoch,
+                    'started_at', j.updated_at, 'ended_at', $1, 'outcome', 'interrupted',
+                    'error', 'node ' || lost.owner || ' lost during attempt ' || j.attempts))
+            FROM lost
+            WHERE j.id = lost.id
+            RETURNING j.id, lost.owner, j.attempts, j.state
+            """)
+
+    /// Cancels job `$1` at time `$2` if it is queued or running. Returns `owner, owner_epoch, attempts` as they
+    /// were (owner NULL when it was queued): a running job's owner is told on `cancelChannel` to kill the
+    /// worker. No row: unknown or already finished.
+    public static let cancelJob = PostgresStatement(
+        name: "prefork_cancel_job",
+        sql: """
+            WITH old AS (
+                SELECT id, owner, owner_epoch, attempts FROM prefork_jobs
+                WHERE id = $1 AND state IN ('queued', 'running')
+                FOR UPDATE
+            )
+            UPDATE prefork_jobs j
+            SET state = 'canceled', updated_at = $2, last_error = 'canceled', owner = NULL, owner_epoch = NULL
+            FROM old
+            WHERE j.id = old.id
+            RETURNING old.owner, old.owner_epoch, old.attempts
+            """)
+
+    /// Removes nodes whose lease lapsed before `$1` and that own no running job (rescue first). Returns
+    /// `node_id`.
+    public static let forgetNodes = PostgresStatement(
+        name: "prefork_forget_nodes",
+        sql: """
+            DELETE FROM prefork_nodes n
+            WHERE n.lease_until < $1
+              AND NOT EXISTS (SELECT 1 FROM prefork_jobs j WHERE j.state = 'running' AND j.owner = n.node_id)
+            RETURNING n.node_id
+            """)
+
+    /// Sends `$2` on channel `$1` (pg_notify; delivered when the transaction commits, identical ones within a
+    /// transaction once). Pipelined after a segment of inserts, it wakes idle nodes once per segment.
+    public static let notify = PostgresStatement(name: "prefork_notify", sql: "SELECT pg_notify($1, $2)")
+
+    /// Jobs were queued (payload: empty): idle nodes claim.
+    public static let queuedChannel = "prefork_queued"
+
+    /// A running job was canceled (payload: `cancelPayload`): its owner kills the worker. One channel for all
+    /// nodes (channel names are limited to 63 bytes, node ids are not); cancels are rare.
+    public static let cancelChannel = "prefork_cancel"
+
+    /// The cancel notification's payload: node id, a newline, the job id (neither contains a control character).
+    public static func cancelPayload(node: String, job: String) -> String { node + "\n" + job }
+
+    /// Every statement a node prepares on each connection, in order.
+    public static let prepared: [PostgresStatement] = [
+        registerNode, renewLease, insertJob, selectJob, claimJobs, completeJobs, rescueJobs, cancelJob, forgetNodes,
+        notify,
+    ]
+}
