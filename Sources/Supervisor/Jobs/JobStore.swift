@@ -199,7 +199,8 @@ struct JobStore {
         jobs[job.id] = job
         // A snapshot of the same job (same sequence) keeps its place in the acceptance order.
         if old?.sequence != job.sequence { acceptanceOrder.append((job.id, job.sequence)) }
-        nextSequence = max(nextSequence, job.sequence + 1)
+        // A journal can hold any sequence, the largest one too (a damaged or foreign file): none comes after it.
+        if job.sequence < .max { nextSequence = max(nextSequence, job.sequence + 1) }
         enter(job)
     }
 
