@@ -20,7 +20,7 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CPostgres", "System"]),
         .target(name: "System", dependencies: ["CLinux"], swiftSettings: crossModule),
         .target(name: "IPC", swiftSettings: crossModule),
-        .executableTarget(name: "Supervisor", dependencies: ["IPC", "System"]),
+        .executableTarget(name: "Supervisor", dependencies: ["IPC", "System", "Postgres"]),
         .target(name: "PreforkWorker", dependencies: ["IPC", "System"], swiftSettings: crossModule),
         .executableTarget(name: "Worker", dependencies: ["IPC", "System", "PreforkWorker"]),
         .testTarget(name: "IPCTests", dependencies: ["IPC"]),

@@ -12,7 +12,7 @@ public struct PostgresStatement: Equatable, Sendable {
     }
 }
 
-/// DRAFT: the tables and statements of the PostgreSQL scale-out backend, where several supervisors (nodes)
+/// The tables and statements of the PostgreSQL scale-out backend, where several supervisors (nodes)
 /// share one job table. A job is claimed by one node at a time; every change a node makes to a job it runs is
 /// *fenced*: it applies only while the job is still running under that node's `(owner, owner_epoch)` and the
 /// attempt it claimed, so a node presumed dead (its lease lapsed, its jobs rescued) cannot overwrite what
@@ -58,6 +58,7 @@ public enum PostgresSchema {
                         state text NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'canceled')),
                         priority smallint NOT NULL DEFAULT 0,
                         attempts integer NOT NULL DEFAULT 0,
+                        attempts_before_retry integer NOT NULL DEFAULT 0,
                         max_retries integer NOT NULL DEFAULT 0,
                         timeout_ms integer NULL,
                         run_at bigint NOT NULL,
@@ -87,6 +88,11 @@ public enum PostgresSchema {
                         pid integer NOT NULL,
                         workers integer NOT NULL
                     );
+                    CREATE TABLE prefork_settings (
+                        id boolean PRIMARY KEY DEFAULT true CHECK (id),
+                        paused boolean NOT NULL DEFAULT false
+                    );
+                    INSERT INTO prefork_settings (id, paused) VALUES (true, false);
                     INSERT INTO prefork_schema (version) VALUES (\(version));
                 END IF;
             END
@@ -163,7 +169,8 @@ public enum PostgresSchema {
             SET state = 'running', attempts = j.attempts + 1, owner = $3, owner_epoch = $4, updated_at = $1
             FROM claimable c
             WHERE j.id = c.id
-            RETURNING j.id, j.attempts, j.payload, j.max_retries, j.timeout_ms, j.priority, j.seq, j.created_at
+            RETURNING j.id, j.attempts, j.payload, j.max_retries, j.timeout_ms, j.priority, j.seq, j.created_at,
+                      j.attempts_before_retry, j.callback_url
             """)
 
     /// Ends a batch of attempts of node `$1` at epoch `$2` at time `$3`, fenced: a row changes only if the job
@@ -179,7 +186,11 @@ public enum PostgresSchema {
             UPDATE prefork_jobs j
             SET state = r.state, run_at = COALESCE(r.run_at, j.run_at), updated_at = $3,
                 last_error = r.last_error, result = r.result, result_truncated = r.result_truncated,
-                history = j.history || jsonb_build_array(r.entry), owner = NULL, owner_epoch = NULL
+                history = CASE WHEN jsonb_array_length(j.history) < 20 THEN j.history || jsonb_build_array(r.entry)
+                    ELSE (SELECT jsonb_agg(x.e ORDER BY x.n) FROM jsonb_array_elements(j.history) WITH ORDINALITY
+                          AS x(e, n) WHERE x.n > jsonb_array_length(j.history) - 19) || jsonb_build_array(r.entry)
+                    END,
+                owner = NULL, owner_epoch = NULL
             FROM unnest($4::text[], $5::integer[], $6::text[], $7::bigint[], $8::text[], $9::bytea[],
                         $10::boolean[], $11::jsonb[])
                 AS r(id, attempt, state, run_at, last_error, result, result_truncated, entry)
@@ -204,12 +215,13 @@ public enum PostgresSchema {
                 FOR UPDATE OF j SKIP LOCKED
             )
             UPDATE prefork_jobs j
-            SET state = CASE WHEN j.attempts > j.max_retries + 1 THEN 'failed' ELSE 'queued' END,
+            SET state = CASE WHEN j.attempts - j.attempts_before_retry > j.max_retries + 1 THEN 'failed'
+                             ELSE 'queued' END,
                 run_at = $1, updated_at = $1, owner = NULL, owner_epoch = NULL,
                 last_error = 'node ' || lost.owner || ' lost during attempt ' || j.attempts,
                 history = j.history || jsonb_build_array(jsonb_build_object(
-                    'attempt', j.attempts, 'node', lost.owner, 'epoch', lost.owner_epoch,
-                    'started_at', j.updated_at, 'ended_at', $1, 'outcome', 'interrupted',
+                    'attempt', j.attempts, 'node', lost.owner,
+                    'started_at', j.updated_at, 'finished_at', $1, 'outcome', 'interrupted',
                     'error', 'node ' || lost.owner || ' lost during attempt ' || j.attempts))
             FROM lost
             WHERE j.id = lost.id
@@ -262,6 +274,115 @@ public enum PostgresSchema {
     /// Every statement a node prepares on each connection, in order.
     public static let prepared: [PostgresStatement] = [
         registerNode, renewLease, insertJob, selectJob, claimJobs, completeJobs, rescueJobs, cancelJob, forgetNodes,
-        notify,
+        notify, insertJobs, selectJobs, listJobs, retryJob, setCallback, setPaused, readSettings, countQueued,
+        runningCanceled, retryJobs, cancelJobs,
     ]
+
+    /// The columns of a whole job record, in this order, as every statement that returns records selects them.
+    public static let recordColumns =
+        "id, seq, payload, state, priority, attempts, attempts_before_retry, max_retries, timeout_ms, run_at, "
+        + "created_at, updated_at, last_error, result, result_truncated, history, callback_url, callback, owner"
+
+    /// Accepts a batch of jobs at time `$8` (one statement, so a batch costs one round trip and one commit):
+    /// arrays of the same length, `$1` ids, `$2` payloads (bytea), `$3` priorities, `$4` max_retries, `$5`
+    /// timeout_ms (NULL elements: the node's default), `$6` run_at, `$7` callback_url. Existing ids are left
+    /// alone (`selectJobs` then tells a repeat from a conflict). Returns the ids inserted.
+    public static let insertJobs = PostgresStatement(
+        name: "prefork_insert_jobs",
+        sql: """
+            INSERT INTO prefork_jobs (id, payload, state, priority, max_retries, timeout_ms, run_at, created_at,
+                                      updated_at, callback_url)
+            SELECT r.id, r.payload, 'queued', r.priority, r.max_retries, r.timeout_ms, r.run_at, $8, $8, r.callback_url
+            FROM unnest($1::text[], $2::bytea[], $3::smallint[], $4::integer[], $5::integer[], $6::bigint[],
+                        $7::text[]) WITH ORDINALITY AS r(id, payload, priority, max_retries, timeout_ms, run_at,
+                                                         callback_url, n)
+            ORDER BY r.n
+            ON CONFLICT (id) DO NOTHING
+            RETURNING id
+            """)
+
+    /// Whole records of the jobs with ids in `$1` (text[]).
+    public static let selectJobs = PostgresStatement(
+        name: "prefork_select_jobs",
+        sql: "SELECT \(recordColumns) FROM prefork_jobs WHERE id = ANY($1::text[])")
+
+    /// A page of records, newest first: older than seq `$1` (NULL: from the newest), in state `$2` (NULL: any),
+    /// of priority `$3` (NULL: any), created at or after `$4` and before `$5` (NULL: no bound), at most `$6`.
+    public static let listJobs = PostgresStatement(
+        name: "prefork_list_jobs",
+        sql: """
+            SELECT \(recordColumns) FROM prefork_jobs
+            WHERE ($1::bigint IS NULL OR seq < $1) AND ($2::text IS NULL OR state = $2)
+              AND ($3::smallint IS NULL OR priority = $3) AND ($4::bigint IS NULL OR created_at >= $4)
+              AND ($5::bigint IS NULL OR created_at < $5)
+            ORDER BY seq DESC LIMIT $6
+            """)
+
+    /// Queues a failed or canceled job `$1` again at time `$2` with a fresh budget of attempts. Returns the
+    /// record; no row: unknown, or not failed or canceled.
+    public static let retryJob = PostgresStatement(
+        name: "prefork_retry_job",
+        sql: """
+            UPDATE prefork_jobs
+            SET state = 'queued', attempts_before_retry = attempts, run_at = $2, updated_at = $2, result = NULL,
+                result_truncated = false, callback = NULL
+            WHERE id = $1 AND state IN ('failed', 'canceled')
+            RETURNING \(recordColumns)
+            """)
+
+    /// Retries (`retryJobs`) up to `$2` jobs in state `$1` at time `$3`, oldest first. Returns their ids.
+    public static let retryJobs = PostgresStatement(
+        name: "prefork_retry_jobs",
+        sql: """
+            UPDATE prefork_jobs j
+            SET state = 'queued', attempts_before_retry = attempts, run_at = $3, updated_at = $3, result = NULL,
+                result_truncated = false, callback = NULL
+            FROM (SELECT id FROM prefork_jobs WHERE state = $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) c
+            WHERE j.id = c.id
+            RETURNING j.id
+            """)
+
+    /// Cancels up to `$2` jobs in state `$1` ('queued' or 'running') at time `$3`, oldest first. Returns `id,
+    /// owner` as they were (owners are told to kill their workers).
+    public static let cancelJobs = PostgresStatement(
+        name: "prefork_cancel_jobs",
+        sql: """
+            WITH old AS (
+                SELECT id, owner FROM prefork_jobs WHERE state = $1 ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED
+            )
+            UPDATE prefork_jobs j
+            SET state = 'canceled', updated_at = $3, last_error = 'canceled', owner = NULL, owner_epoch = NULL
+            FROM old
+            WHERE j.id = old.id
+            RETURNING j.id, old.owner
+            """)
+
+    /// Sets job `$1`'s callback delivery state to `$2` (jsonb), while it is finished.
+    public static let setCallback = PostgresStatement(
+        name: "prefork_set_callback",
+        sql: "UPDATE prefork_jobs SET callback = $2::jsonb WHERE id = $1 AND state IN ('done', 'failed', 'canceled')")
+
+    /// Pauses (`$1` true) or resumes dispatch on every node.
+    public static let setPaused = PostgresStatement(
+        name: "prefork_set_paused", sql: "UPDATE prefork_settings SET paused = $1::boolean RETURNING paused")
+
+    /// Whether dispatch is paused.
+    public static let readSettings = PostgresStatement(
+        name: "prefork_read_settings", sql: "SELECT paused FROM prefork_settings")
+
+    /// How many jobs are queued, cluster-wide (`queue_size` is checked against it, refreshed every second).
+    public static let countQueued = PostgresStatement(
+        name: "prefork_count_queued", sql: "SELECT count(*) FROM prefork_jobs WHERE state = 'queued'")
+
+    /// Which of the jobs `$1` (text[]) this node runs were canceled meanwhile (a notification may be lost while
+    /// a node is disconnected).
+    public static let runningCanceled = PostgresStatement(
+        name: "prefork_running_canceled",
+        sql: "SELECT id FROM prefork_jobs WHERE id = ANY($1::text[]) AND state = 'canceled'")
+
+    /// Settings changed (pause, resume): nodes re-read them.
+    public static let settingsChannel = "prefork_settings"
+
+    /// Jobs finished (payload: their ids, newline-separated): nodes holding long-polls on them look again.
+    public static let finishedChannel = "prefork_finished"
 }

@@ -75,6 +75,7 @@ extension Supervisor {
     /// dispatch is paused.
     func dispatch() {
         defer { updateUrgentPolling() }
+        if let postgres { return postgres.dispatch() }
         guard !pool.draining, !ledger.paused, ledger.store.hasRunnable else { return }
         var next = pool.nextIdleSlot()
         while let slot = next {

@@ -48,8 +48,26 @@ extension Supervisor {
         }
     }
 
-    /// Enqueues a tick's job (or finds it: the same tick after a restart).
+    /// Enqueues a tick's job (or finds it: the same tick after a restart, or from another node).
     private func enqueueTick(_ tick: Scheduler.Tick, catchUp: Bool) {
+        if let postgres {
+            postgres.enqueue(tick.job) { [unowned self] result in
+                switch result {
+                case .success(let (job, created)):
+                    scheduler.enqueued(job.id, by: tick.name)
+                    if created {
+                        logger.info(
+                            "schedule_enqueued",
+                            ["schedule": .string(tick.name), "id": .string(job.id), "catch_up": .bool(catchUp)])
+                    }
+                case .failure(let failure):
+                    logger.warn(
+                        "schedule_skipped",
+                        ["schedule": .string(tick.name), "id": .string(tick.job.id), "reason": .string("\(failure)")])
+                }
+            }
+            return
+        }
         do throws(EnqueueRefusal) {
             let (job, created) = try enqueue(tick.job)
             scheduler.enqueued(job.id, by: tick.name)
@@ -101,7 +119,7 @@ extension Supervisor {
         body.appendASCII("{\"at\":")
         body.appendQuotedRFC3339(milliseconds: clock.wallMilliseconds())
         body.appendASCII(",\"queued\":")
-        body.appendDecimal(ledger.store.queuedCount)
+        body.appendDecimal(postgres?.approximateQueued ?? ledger.store.queuedCount)
         body.appendASCII(",\"running\":")
         body.appendDecimal(ledger.store.runningCount)
         body.appendASCII(",\"done_per_s\":")
@@ -121,7 +139,7 @@ extension Supervisor {
         body.appendASCII(",\"workers_target\":")
         body.appendDecimal(pool.target)
         body.appendASCII(",\"paused\":")
-        body.appendASCII(ledger.paused ? "true" : "false")
+        body.appendASCII((postgres?.paused ?? ledger.paused) ? "true" : "false")
         body.appendASCII(",\"draining\":")
         body.appendASCII(pool.draining ? "true" : "false")
         body.append(UInt8(ascii: "}"))

@@ -56,6 +56,10 @@ final class Supervisor {
     let events: EventHub
     /// Callback deliveries (nil until `run`).
     var callbacks: CallbackDispatcher?
+    /// The PostgreSQL backend, when `queue.backend` is `postgres` (nil: the journal holds the jobs).
+    private(set) var postgres: PostgresQueue?
+    /// The ledger's log in the PostgreSQL backend.
+    private let postgresLog: PostgresEventLog?
     /// Periodic jobs.
     var scheduler = Scheduler([], offsetMinutes: 0, now: 0)
     var scheduleTimer: TimerID?
@@ -68,6 +72,8 @@ final class Supervisor {
     private var pidfilePath: String?
     /// The loop exits when this is set.
     private var finished = false
+    /// `shutdown_timeout_ms` passed during a drain.
+    private var shutdownDeadlinePassed = false
     private var shutdownTimer: TimerID?
 
     /// Signals read from the signalfd instead of running handlers.
@@ -88,10 +94,22 @@ final class Supervisor {
         self.metrics = metrics
         self.loop = try EventLoop(clock: clock)
         self.journal = journal
-        self.ledger = JobLedger(
-            store: JobStore(
-                maximumFinished: config.retentionMaxFinished, maximumResultBytes: config.retentionMaxResultBytes),
-            log: journal, metrics: metrics, logger: logger)
+        if config.queueBackend == .postgres {
+            // The database holds the jobs; the ledger holds the attempts running here, and a few finished ones
+            // for their callbacks and event-stream clients.
+            let log = PostgresEventLog()
+            postgresLog = log
+            self.ledger = JobLedger(
+                store: JobStore(maximumFinished: 1000, maximumResultBytes: 64 << 20), log: log, metrics: metrics,
+                logger: logger)
+            log.current = { [unowned ledger] id in ledger[id] }
+        } else {
+            postgresLog = nil
+            self.ledger = JobLedger(
+                store: JobStore(
+                    maximumFinished: config.retentionMaxFinished, maximumResultBytes: config.retentionMaxResultBytes),
+                log: journal, metrics: metrics, logger: logger)
+        }
         self.pool = WorkerPool(target: config.workers, settings: config.poolSettings, clock: clock)
         self.backoff = Backoff(config: config)
         self.workerPath = workerPath
@@ -125,7 +143,16 @@ final class Supervisor {
                 "containment": .string(containment.mode.name),
             ])
         // Bound first so the first log line names the address; no request is read before the jobs are back.
-        try restoreJobs()
+        if config.queueBackend == .postgres {
+            ignoreJournal()
+            let queue = PostgresQueue(supervisor: self, conninfo: config.postgresURL ?? "")
+            postgres = queue
+            postgresLog?.queue = queue
+            metrics.postgresReady = false
+            queue.start()
+        } else {
+            try restoreJobs()
+        }
         try journal.attach(to: loop, durable: { [unowned self] in self.server?.flush() }, failed: journalFailed)
         callbacks = CallbackDispatcher(supervisor: self)
         lastStats = (clock.monotonicMilliseconds(), metrics.finished[.done], metrics.finished[.failed])
@@ -145,6 +172,7 @@ final class Supervisor {
         callbacks?.close()
         loop.cancel(statsTimer)
         loop.cancel(scheduleTimer)
+        postgres?.close()
         do throws(SystemError) {
             try journal.syncNow()
         } catch {
@@ -190,9 +218,11 @@ final class Supervisor {
         }
     }
 
-    /// `READY=1` once, when the journal is replayed and every wanted worker is up.
+    /// `READY=1` once, when the journal is replayed (or the node registered with PostgreSQL) and every wanted
+    /// worker is up.
     func notifyReadyIfUp() {
         guard !notifier.sentReady, notifier.isActive, pool.liveWorkerCount >= pool.target else { return }
+        if let postgres, !postgres.isReady { return }
         notifier.ready(status: systemdStatus)
     }
 
@@ -241,6 +271,21 @@ final class Supervisor {
             journalFailed(error)
         }
         server?.flush()
+    }
+
+    /// With the PostgreSQL backend the local journal is not used; jobs left in it from the journal backend are
+    /// said, not run (switch back to drain them).
+    private func ignoreJournal() {
+        guard let recovery else { return }
+        self.recovery = nil
+        if !recovery.scan.events.isEmpty {
+            logger.warn(
+                "journal_ignored",
+                [
+                    "path": .string(journal.path), "records": .int(recovery.scan.events.count),
+                    "reason": "queue.backend is postgres; these jobs run only with the journal backend",
+                ])
+        }
     }
 
     /// Rebuilds the jobs the journal holds, then rewrites it to just them (charging interrupted attempts).
@@ -390,15 +435,19 @@ final class Supervisor {
         notifier.stopping(status: "draining: \(ledger.store.runningCount) running, \(ledger.store.queuedCount) queued")
         perform(pool.drain())
         shutdownTimer = loop.schedule(after: Milliseconds(config.shutdownTimeoutMs)) { [unowned self] in
+            shutdownDeadlinePassed = true
             logger.warn("shutdown_timeout", ["timeout_ms": .int(config.shutdownTimeoutMs)])
             perform(pool.killAll(reason: "killed at shutdown after \(config.shutdownTimeoutMs) ms"))
+            finishShutdownIfIdle()
         }
         finishShutdownIfIdle()
     }
 
-    /// Ends the loop once draining and every child has been reaped.
-    private func finishShutdownIfIdle() {
+    /// Ends the loop once draining and every child has been reaped (and, with PostgreSQL, every outcome written
+    /// or the shutdown deadline passed).
+    func finishShutdownIfIdle() {
         guard pool.draining, !finished, pool.allDown else { return }
+        if let postgres, postgres.hasUnwrittenOutcomes, postgres.session.isReady, !shutdownDeadlinePassed { return }
         loop.cancel(shutdownTimer)
         finished = true
     }

@@ -1,3 +1,4 @@
+import Postgres
 import System
 
 // Entry point of `prefork`: load the configuration, open the journal, then run the supervisor until it has
@@ -28,7 +29,20 @@ if options.showVersion {
     Process.exit(0)
 }
 if let problem = config.programProblem(environment: environment) { fail("configuration error: \(problem)", code: 2) }
+if config.queueBackend == .postgres {
+    do throws(PostgresError) {
+        _ = try PostgresLibrary.load()
+    } catch {
+        fail(error.description, code: 2)
+    }
+}
 if options.checkConfig {
+    if config.queueBackend == .postgres, let url = config.postgresURL {
+        if let problem = PostgresCheck.connect(url, timeoutMilliseconds: config.postgresConnectTimeoutMs) {
+            fail("postgres.url: \(problem)", code: 2)
+        }
+        try? FileDescriptor.standardError.writeAll(Array("postgres: connected to \(Config.redactingPassword(url))\n".utf8))
+    }
     print(config.effectiveJSON.serialized(pretty: true))
     for line in config.scheduleSummary(now: SystemClock().wallMilliseconds()) {
         try? FileDescriptor.standardError.writeAll(Array((line + "\n").utf8))

@@ -30,6 +30,18 @@ public enum Epoll {
         _ = try blockingCall("epoll_ctl") { c_epoll_ctl(epoll.rawValue, operation, fd.rawValue, events, token) }
     }
 
+    /// EPOLL_CTL_ADD, or EPOLL_CTL_MOD when the same open file is registered already (a library that may or may
+    /// not have replaced its descriptor).
+    public static func addOrModify(
+        _ epoll: FileDescriptor, _ fd: FileDescriptor, events: UInt32, token: UInt64
+    ) throws(SystemError) {
+        do throws(SystemError) {
+            try control(epoll, add, fd, events: events, token: token)
+        } catch where error.errno == EEXIST {
+            try control(epoll, modify, fd, events: events, token: token)
+        }
+    }
+
     /// epoll_wait(2) into the given arrays; an interrupted wait returns 0 events.
     public static func wait(
         _ epoll: FileDescriptor, events: inout [UInt32], tokens: inout [UInt64], timeoutMilliseconds: CInt

@@ -22,6 +22,7 @@ extension Supervisor: HTTPResponder {
             return .response(.error(400, "request path has an invalid percent-encoding"))
         }
         let method = request.method == "HEAD" ? "GET" : request.method
+        if let reply = postgresReply(to: request, segments: segments, method: method) { return reply }
         switch (segments.first, segments.count, method) {
         case ("enqueue", 1, "POST"): return enqueueRoute(request)
         case ("jobs", 2, "GET"): return jobRoute(id: segments[1], request)
@@ -87,13 +88,24 @@ extension Supervisor: HTTPResponder {
         body.appendASCII(",\"workers_alive\":")
         body.appendDecimal(pool.liveWorkerCount)
         body.appendASCII(",\"queued\":")
-        body.appendDecimal(ledger.store.queuedCount)
+        body.appendDecimal(postgres?.approximateQueued ?? ledger.store.queuedCount)
         body.appendASCII(",\"running\":")
         body.appendDecimal(ledger.store.runningCount)
         body.appendASCII(",\"version\":")
         body.appendJSONString(BuildInfo.version)
         body.appendASCII(",\"paused\":")
-        body.appendASCII(ledger.paused ? "true" : "false")
+        body.appendASCII((postgres?.paused ?? ledger.paused) ? "true" : "false")
+        body.appendASCII(",\"backend\":")
+        body.appendJSONString(config.queueBackend.rawValue)
+        if let postgres {
+            body.appendASCII(",\"postgres\":{\"ready\":")
+            body.appendASCII(postgres.isReady ? "true" : "false")
+            body.appendASCII(",\"node_id\":")
+            body.appendJSONString(postgres.nodeID)
+            body.appendASCII(",\"error\":")
+            body.appendJSONString(orNull: postgres.session.lastError)
+            body.append(UInt8(ascii: "}"))
+        }
         body.appendASCII(",\"containment\":")
         body.appendJSONString(containment?.mode.name ?? "subreaper")
         body.appendASCII("}\n")
@@ -101,8 +113,9 @@ extension Supervisor: HTTPResponder {
     }
 
     private func metricsRoute() -> HTTPResponse {
+        if let postgres { metrics.postgresReady = postgres.isReady }
         let gauges = Metrics.Gauges(
-            queued: ledger.store.queuedCount, running: ledger.store.runningCount, liveWorkers: pool.liveWorkerCount,
+            queued: postgres?.approximateQueued ?? ledger.store.queuedCount, running: ledger.store.runningCount, liveWorkers: pool.liveWorkerCount,
             targetWorkers: pool.target, draining: pool.draining, retainedJobs: ledger.store.jobs.count,
             journalBytes: journal.size, retainedResultBytes: ledger.store.finishedResultBytes,
             evictedByCount: ledger.store.evictedByCount, evictedByBytes: ledger.store.evictedByBytes)
@@ -112,6 +125,9 @@ extension Supervisor: HTTPResponder {
 
     private func readinessRoute() -> HTTPResponse {
         if pool.draining { return .error(503, "shutting down") }
+        if let postgres, !postgres.isReady {
+            return .error(.unavailable("not connected to PostgreSQL (\(postgres.session.lastError ?? "connecting"))", retryAfterSeconds: 1))
+        }
         if pool.liveWorkerCount == 0 { return .error(503, "no worker is alive") }
         return .json(200, Array("{\"status\":\"ready\"}\n".utf8))
     }

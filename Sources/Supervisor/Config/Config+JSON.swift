@@ -31,6 +31,7 @@ extension Config {
         for (key, field) in Self.fields {
             var value = field.value(in: self)
             if key == "auth_token" && value != .null { value = .string("***") }
+            if key == "postgres.url", case .string(let url) = value { value = .string(Config.redactingPassword(url)) }
             if let dot = key.firstIndex(of: ".") {
                 sections[String(key[..<dot]), default: [:]][String(key[key.index(after: dot)...])] = value
             } else {
@@ -43,7 +44,8 @@ extension Config {
 
     /// Names of the nested objects a config file may contain.
     private static let sections: Set<String> = [
-        "journal", "backoff", "simulate", "exec", "program", "worker", "http", "retention", "callbacks",
+        "journal", "backoff", "simulate", "exec", "program", "worker", "http", "retention", "callbacks", "queue",
+        "postgres",
     ]
 
     /// Every config file key, dotted, with the property it sets; the single source for `apply` and `effectiveJSON`.
@@ -113,6 +115,12 @@ extension Config {
             ("log_format", .word(\.logFormat)),
             ("log_requests", .bool(\.logRequests)),
             ("pidfile", .optionalString(\.pidfile)),
+            ("queue.backend", .word(\.queueBackend)),
+            ("postgres.url", .optionalString(\.postgresURL)),
+            ("postgres.node_id", .optionalString(\.postgresNodeID)),
+            ("postgres.lease_ms", .integer(\.postgresLeaseMs)),
+            ("postgres.claim_batch", .integer(\.postgresClaimBatch)),
+            ("postgres.connect_timeout_ms", .integer(\.postgresConnectTimeoutMs)),
         ]
     }
 }

@@ -98,7 +98,7 @@ extension Config {
 
         environment (overrides the config file, overridden by flags; empty values are ignored):
           PREFORK_LISTEN, WORKERS, QUEUE_SIZE, PREFORK_DATA_DIR, PREFORK_LOG_LEVEL, PREFORK_LOG_FORMAT,
-          PREFORK_AUTH_TOKEN
+          PREFORK_AUTH_TOKEN, PREFORK_POSTGRES_URL
 
         precedence: defaults < config file < environment < flags.
         Every config file key is described in README.md ("Configuration").
@@ -108,7 +108,7 @@ extension Config {
     private static let environmentKeys: [(name: String, key: String)] = [
         ("PREFORK_LISTEN", "listen"), ("WORKERS", "workers"), ("QUEUE_SIZE", "queue_size"),
         ("PREFORK_DATA_DIR", "data_dir"), ("PREFORK_LOG_LEVEL", "log_level"), ("PREFORK_AUTH_TOKEN", "auth_token"),
-        ("PREFORK_LOG_FORMAT", "log_format"),
+        ("PREFORK_LOG_FORMAT", "log_format"), ("PREFORK_POSTGRES_URL", "postgres.url"),
     ]
 
     /// Flags that set a config key.
@@ -175,6 +175,8 @@ extension Config {
                 return "expected one of " + LogLevel.allCases.map(\.rawValue).joined(separator: ", ")
             }
             logLevel = level
+        case "postgres.url":
+            postgresURL = text
         case "log_format":
             guard let format = LogFormat(rawValue: text) else {
                 return "expected one of " + LogFormat.allCases.map(\.rawValue).joined(separator: ", ")

@@ -55,6 +55,41 @@ extension Config {
             : "program.command: \(name) is not found in PATH (\(path ?? "unset"))"
     }
 
+    /// A libpq connection string with its password replaced by `***` (for `--check-config` and logs): the
+    /// `user:password@` of a URI, and a keyword form's `password=...`.
+    static func redactingPassword(_ url: String) -> String {
+        var bytes = Array(url.utf8)
+        func find(_ needle: String, from start: Int = 0) -> Int? {
+            let pattern = Array(needle.utf8)
+            guard bytes.count >= pattern.count, start <= bytes.count - pattern.count else { return nil }
+            for index in start...(bytes.count - pattern.count) where Array(bytes[index..<(index + pattern.count)]) == pattern {
+                return index
+            }
+            return nil
+        }
+        if let scheme = find("://") {
+            let authorityStart = scheme + 3
+            let authorityEnd = bytes[authorityStart...].firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") }
+                ?? bytes.count
+            if let at = bytes[authorityStart..<authorityEnd].lastIndex(of: UInt8(ascii: "@")),
+                let colon = bytes[authorityStart..<at].firstIndex(of: UInt8(ascii: ":"))
+            {
+                bytes.replaceSubrange((colon + 1)..<at, with: Array("***".utf8))
+            }
+        }
+        if let key = find("password=") {
+            let start = key + "password=".utf8.count
+            var end = start
+            if end < bytes.count, bytes[end] == UInt8(ascii: "'") {
+                end = bytes[(end + 1)...].firstIndex(of: UInt8(ascii: "'")).map { $0 + 1 } ?? bytes.count
+            } else {
+                end = bytes[start...].firstIndex { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "&") } ?? bytes.count
+            }
+            bytes.replaceSubrange(start..<end, with: Array("***".utf8))
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// `--check-config`: each schedule's next three runs.
     func scheduleSummary(now: Int64) -> [String] {
         let offset = UTCOffset.minutes(timezoneOffset) ?? 0

@@ -9,6 +9,14 @@ enum FsyncMode: String, Equatable, CaseIterable {
     case none
 }
 
+/// Where the jobs are kept (`queue.backend`).
+enum QueueBackend: String, Equatable, CaseIterable {
+    /// The embedded journal in `data_dir`: one supervisor.
+    case journal
+    /// A PostgreSQL table shared by any number of supervisors (`postgres.*`).
+    case postgres
+}
+
 /// Log severity, ordered from most to least verbose.
 enum LogLevel: String, Comparable, CaseIterable {
     /// Everything, including per-frame detail.
@@ -137,6 +145,19 @@ struct Config: Equatable {
     var logRequests = true
     /// Where the supervisor writes its pid (`pidfile`); nil: `<data_dir>/prefork.pid`.
     var pidfile: String? = nil
+    /// Where the jobs are kept (`queue.backend`).
+    var queueBackend: QueueBackend = .journal
+    /// libpq connection string or URI (`postgres.url`, or `PREFORK_POSTGRES_URL`).
+    var postgresURL: String? = nil
+    /// This node's name in the cluster (`postgres.node_id`); nil: hostname and pid.
+    var postgresNodeID: String? = nil
+    /// A node that has not renewed its lease this long is presumed dead and its jobs are rescued
+    /// (`postgres.lease_ms`).
+    var postgresLeaseMs = 15_000
+    /// Most jobs claimed in one statement (`postgres.claim_batch`).
+    var postgresClaimBatch = 50
+    /// A connection attempt that has not succeeded by then is abandoned and retried (`postgres.connect_timeout_ms`).
+    var postgresConnectTimeoutMs = 5000
 
     /// The built-in defaults.
     init() {}
@@ -273,6 +294,18 @@ extension Config {
         guard UTCOffset.minutes(timezoneOffset) != nil else {
             throw .outOfRange(key: "timezone_offset", message: "must be Z or +HH:MM / -HH:MM, got \"\(timezoneOffset)\"")
         }
+        if queueBackend == .postgres {
+            guard let postgresURL, !postgresURL.isEmpty else {
+                throw .outOfRange(
+                    key: "postgres.url", message: "is required when queue.backend is \"postgres\" (or PREFORK_POSTGRES_URL)")
+            }
+        }
+        if let postgresNodeID, postgresNodeID.isEmpty || postgresNodeID.utf8.contains(where: { $0 < 0x20 }) {
+            throw .outOfRange(key: "postgres.node_id", message: "must be a non-empty name without control characters")
+        }
+        try Self.check("postgres.lease_ms", postgresLeaseMs, in: 1000...3_600_000)
+        try Self.check("postgres.claim_batch", postgresClaimBatch, in: 1...1000)
+        try Self.check("postgres.connect_timeout_ms", postgresConnectTimeoutMs, in: 100...600_000)
         var names = Set<String>()
         for schedule in schedules where !names.insert(schedule.name).inserted {
             throw .outOfRange(key: "schedules", message: "has two schedules named \"\(schedule.name)\"")

@@ -75,6 +75,25 @@ final class EventLoop {
         return token
     }
 
+    /// Watches `fd` under a new token whether or not the kernel still has it registered: for a descriptor owned
+    /// by a library that may close it and open another with the same number (libpq while connecting). A
+    /// registration still in place (the same open file) is taken over; otherwise the descriptor is added.
+    func reregister(
+        _ fd: FileDescriptor, events: UInt32, _ handler: @escaping (UInt32) -> Void
+    ) throws(SystemError) -> EventToken {
+        let token = nextToken
+        nextToken += 1
+        try Epoll.addOrModify(epoll, fd, events: events, token: token)
+        handlers[token] = handler
+        return token
+    }
+
+    /// Forgets a registration whose descriptor was already closed by its owner (a closed descriptor leaves the
+    /// epoll set by itself; asking the kernel to remove it would name a descriptor that no longer exists).
+    func forget(token: EventToken) {
+        handlers[token] = nil
+    }
+
     /// Changes the events watched for a registration.
     func modify(_ fd: FileDescriptor, token: EventToken, events: UInt32) {
         // Only fails for a descriptor that is not registered, which would be a bug.

@@ -107,6 +107,15 @@ final class Metrics {
     var paused = false
     /// Seconds each callback delivery attempt took, to the answer or the failure.
     var callbackLatency = Histogram()
+    /// PostgreSQL backend: seconds per pipeline segment (statements and their sync).
+    var postgresQueryTime = Histogram()
+    /// PostgreSQL backend: counts.
+    var postgresClaimed = 0
+    var postgresRescued = 0
+    var postgresFenced = 0
+    var postgresReconnects = 0
+    /// PostgreSQL backend in use, and whether it is connected and registered now (nil: journal backend).
+    var postgresReady: Bool?
     private(set) var rejected = Tally<Rejection>()
     private(set) var finished = Tally<JobState>()
     private(set) var retried = 0
@@ -211,6 +220,23 @@ final class Metrics {
         histogram(
             &out, "prefork_callback_seconds", "Time each callback delivery attempt took (to its answer or failure).",
             callbackLatency)
+        if let ready = postgresReady {
+            gauge(&out, "prefork_postgres_ready", "1 while connected to PostgreSQL with a current lease.", ready ? 1 : 0)
+            counter(&out, "prefork_postgres_claimed_total", "Jobs claimed by this node.", [("", postgresClaimed)])
+            counter(
+                &out, "prefork_postgres_rescued_total", "Running jobs of lapsed nodes queued again by this node.",
+                [("", postgresRescued)])
+            counter(
+                &out, "prefork_postgres_fenced_total",
+                "Outcomes this node wrote after losing the job (its lease lapsed): dropped, never applied.",
+                [("", postgresFenced)])
+            counter(
+                &out, "prefork_postgres_reconnects_total", "Times a working connection to PostgreSQL broke.",
+                [("", postgresReconnects)])
+            histogram(
+                &out, "prefork_postgres_query_seconds", "Time each pipeline segment (statements and a sync) took.",
+                postgresQueryTime)
+        }
         histogram(&out, "prefork_job_run_seconds", "Time each attempt ran.", runTime)
         histogram(&out, "prefork_queue_wait_seconds", "Time from acceptance to the first attempt.", queueWait)
         histogram(

@@ -1,0 +1,266 @@
+/// The job routes with the PostgreSQL backend: the same requests and records as with the journal, answered once
+/// the database has committed (enqueue, cancel, retry, pause) or answered (lookups, lists). While the database is
+/// unreachable they answer `503` with `Retry-After`.
+extension Supervisor {
+    /// The reply to a job route, or nil for a route the backend does not change (health, workers, metrics, ...).
+    func postgresReply(to request: HTTPRequest, segments: [String], method: String) -> HTTPReply? {
+        guard let postgres else { return nil }
+        switch (segments.first, segments.count, method) {
+        case ("enqueue", 1, "POST"):
+            return postgresEnqueue(request, postgres)
+        case ("jobs", 2, "GET"):
+            let id = segments[1]
+            guard let wait = waitParameter(request) else {
+                return .response(.error(400, "wait_ms must be an integer from 0 to \(config.httpMaxWaitMs) (http.max_wait_ms)"))
+            }
+            return deferred { [unowned self] exchange in
+                postgres.lookUp(id) { [unowned self] found in
+                    switch found {
+                    case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
+                    case .success(nil): exchange.respond(.error(404, "no job with id \(id)"))
+                    case .success(let job?):
+                        guard let wait, wait > 0, !job.state.isFinished else { return exchange.respond(fullRecord(job)) }
+                        postgres.wait(for: id, exchange: exchange, milliseconds: wait) { [unowned self] in fullRecord($0) }
+                    }
+                }
+            }
+        case ("jobs", 1, "GET"):
+            return postgresList(request, postgres)
+        case ("jobs", 2, "DELETE"):
+            let id = segments[1]
+            return deferred { exchange in
+                postgres.cancel(id) { result in
+                    switch result {
+                    case .success(let job): exchange.respond(.json(200, job.jsonBody))
+                    case .failure(.notFound): exchange.respond(.error(404, "no job with id \(id)"))
+                    case .failure(.conflict(let job)):
+                        exchange.respond(.error(409, "job \(id) already finished (\(job.state.rawValue)); nothing to cancel"))
+                    case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
+                    }
+                }
+            }
+        case ("jobs", 3, "POST") where segments[2] == "retry":
+            let id = segments[1]
+            return deferred { exchange in
+                postgres.retry(id) { result in
+                    switch result {
+                    case .success(let job): exchange.respond(.json(200, job.jsonBody))
+                    case .failure(.notFound): exchange.respond(.error(404, "no job with id \(id)"))
+                    case .failure(.conflict(let job)):
+                        exchange.respond(
+                            .error(409, "job \(id) is \(job.state.rawValue); only failed or canceled jobs can be retried"))
+                    case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
+                    }
+                }
+            }
+        case ("jobs", 2, "POST") where segments[1] == "retry" || segments[1] == "cancel":
+            let change: BulkChange = segments[1] == "retry" ? .retry : .cancel
+            let allowed: [JobState] = change == .retry ? [.failed, .canceled] : [.queued, .running]
+            let items = request.queryItems ?? []
+            guard let text = items.last(where: { $0.name == "state" })?.value, let state = JobState(rawValue: text),
+                allowed.contains(state)
+            else {
+                return .response(.error(400, "state must be \(allowed.map(\.rawValue).joined(separator: " or "))"))
+            }
+            var limit = Int.max
+            if let value = items.last(where: { $0.name == "limit" })?.value {
+                guard let parsed = Int(value), parsed >= 1 else { return .response(.error(400, "limit must be a positive integer")) }
+                limit = parsed
+            }
+            return deferred { exchange in
+                postgres.changeAll(change, state: state, limit: limit) { result in
+                    switch result {
+                    case .success(let count): exchange.respond(.json(200, Array("{\"count\":\(count)}\n".utf8)))
+                    case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
+                    }
+                }
+            }
+        case ("pause", 1, "POST"), ("resume", 1, "POST"):
+            let paused = segments[0] == "pause"
+            return deferred { exchange in
+                postgres.setPausedEverywhere(paused) { result in
+                    switch result {
+                    case .success: exchange.respond(.json(200, Array("{\"paused\":\(paused)}\n".utf8)))
+                    case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
+                    }
+                }
+            }
+        default:
+            return nil
+        }
+    }
+
+    private func deferred(_ start: @escaping (HTTPExchange) -> Void) -> HTTPReply {
+        .deferred(start)
+    }
+
+    /// `?wait_ms`: 0 when absent; nil when out of range.
+    private func waitParameter(_ request: HTTPRequest) -> Int?? {
+        guard let value = (request.queryItems ?? []).last(where: { $0.name == "wait_ms" })?.value else { return .some(nil) }
+        guard let milliseconds = Int(value), (0...config.httpMaxWaitMs).contains(milliseconds) else { return nil }
+        return .some(milliseconds)
+    }
+
+    private func fullRecord(_ job: Job) -> HTTPResponse {
+        .json(200, job.jsonBody(detail: .full, progress: ledger.progress[job.id]))
+    }
+
+    private func postgresEnqueue(_ request: HTTPRequest, _ postgres: PostgresQueue) -> HTTPReply {
+        guard let wait = waitParameter(request) else {
+            return .response(.error(400, "wait_ms must be an integer from 0 to \(config.httpMaxWaitMs) (http.max_wait_ms)"))
+        }
+        let body: EnqueueRequest.Body
+        do throws(HTTPError) {
+            body = try EnqueueRequest.parse(
+                body: request.body,
+                rules: EnqueueRequest.Rules(
+                    maximumPayloadBytes: config.maxPayloadBytes, allowedCallbackHosts: config.callbacksAllowedHosts ?? [],
+                    maximumBatchJobs: config.httpMaxBatchJobs, now: clock.wallMilliseconds()))
+        } catch {
+            metrics.jobRejected(.invalid)
+            return .response(.error(error))
+        }
+        switch body {
+        case .single(let spec):
+            return deferred { [unowned self] exchange in
+                postgres.enqueue(spec) { [unowned self] result in
+                    switch result {
+                    case .success(let (job, created)):
+                        let location = "/jobs/" + HTTPRequest.percentEncode(pathSegment: job.id)
+                        guard let wait, wait > 0, !job.state.isFinished else {
+                            return exchange.respond(
+                                .json(created ? 202 : 200, job.jsonBody).withHeader("Location", location))
+                        }
+                        postgres.wait(for: job.id, exchange: exchange, milliseconds: wait) { job in
+                            .json(job.state.isFinished ? 200 : 202, job.jsonBody).withHeader("Location", location)
+                        }
+                    case .failure(let failure):
+                        exchange.respond(enqueueFailureResponse(failure, id: spec.id))
+                    }
+                }
+            }
+        case .batch(let items):
+            if wait != nil { return .response(.error(400, "wait_ms is not supported for a batch")) }
+            return deferred { [unowned self] exchange in
+                var outcomes = [Result<(Job, Bool), PostgresQueue.EnqueueFailure>?](repeating: nil, count: items.count)
+                var remaining = items.count
+                func finish() {
+                    var body: [UInt8] = []
+                    body.appendASCII("{\"results\":[")
+                    for (index, item) in items.enumerated() {
+                        if index > 0 { body.append(UInt8(ascii: ",")) }
+                        body.appendASCII("{\"index\":")
+                        body.appendDecimal(index)
+                        switch (item, outcomes[index]) {
+                        case (.failure(let error), _):
+                            body.appendASCII(",\"status\":400,\"error\":")
+                            body.appendJSONString(error.message)
+                        case (.success(let spec), .success(let (job, created))?):
+                            body.appendASCII(",\"id\":")
+                            body.appendJSONString(spec.id)
+                            body.appendASCII(created ? ",\"status\":202,\"job\":" : ",\"status\":200,\"job\":")
+                            job.appendJSON(to: &body)
+                        case (.success(let spec), .failure(let failure)?):
+                            let response = enqueueFailureResponse(failure, id: spec.id)
+                            body.appendASCII(",\"id\":")
+                            body.appendJSONString(spec.id)
+                            body.appendASCII(",\"status\":")
+                            body.appendDecimal(response.status)
+                            body.appendASCII(",\"error\":")
+                            body.append(contentsOf: response.body.dropFirst(9).dropLast(2))
+                        case (.success, nil):
+                            body.appendASCII(",\"status\":500,\"error\":\"no outcome\"")
+                        }
+                        body.append(UInt8(ascii: "}"))
+                    }
+                    body.appendASCII("]}\n")
+                    exchange.respond(.json(200, body))
+                }
+                for (index, item) in items.enumerated() {
+                    guard case .success(let spec) = item else {
+                        metrics.jobRejected(.invalid)
+                        remaining -= 1
+                        continue
+                    }
+                    postgres.enqueue(spec) { result in
+                        outcomes[index] = result
+                        remaining -= 1
+                        if remaining == 0 { finish() }
+                    }
+                }
+                if remaining == 0 { finish() }
+            }
+        }
+    }
+
+    private func enqueueFailureResponse(_ failure: PostgresQueue.EnqueueFailure, id: String) -> HTTPResponse {
+        switch failure {
+        case .refused(let refusal):
+            metrics.jobRejected(refusal.metricsReason)
+            switch refusal {
+            case .conflict:
+                return .error(409, "job \(id) already exists with different content (payload, max_retries, priority, timeout_ms or callback_url)")
+            case .queueFull:
+                return .error(.unavailable("queue is full (about \(config.queueSize) jobs waiting across nodes); retry later", retryAfterSeconds: 1))
+            case .draining:
+                return .error(.unavailable("shutting down; not accepting jobs", retryAfterSeconds: 5))
+            }
+        case .unavailable(let why):
+            return .error(
+                .unavailable(
+                    "database unavailable (\(why)); the job may or may not be stored: retry with the same id",
+                    retryAfterSeconds: 1))
+        }
+    }
+
+    private func postgresList(_ request: HTTPRequest, _ postgres: PostgresQueue) -> HTTPReply {
+        var filter = JobFilter()
+        var limit = 100
+        var cursor: UInt64?
+        for (name, value) in request.queryItems ?? [] {
+            switch name {
+            case "state":
+                guard let state = JobState(rawValue: value) else { return .response(.error(400, "unknown state \"\(value)\"")) }
+                filter.state = state
+            case "priority":
+                guard let priority = Int(value), JobSpec.priorities.contains(priority) else {
+                    return .response(.error(400, "priority must be an integer from 0 to 9; got \"\(value)\""))
+                }
+                filter.priority = priority
+            case "created_after", "created_before":
+                guard let at = RFC3339.parse(value) else { return .response(.error(400, "\(name) must be an RFC 3339 time")) }
+                if name == "created_after" { filter.createdAfter = at } else { filter.createdBefore = at }
+            case "limit":
+                guard let parsed = Int(value), (1...10_000).contains(parsed) else {
+                    return .response(.error(400, "limit must be an integer from 1 to 10000; got \"\(value)\""))
+                }
+                limit = parsed
+            case "cursor":
+                guard let parsed = JobCursor.decode(value) else {
+                    return .response(.error(400, "cursor is not one this server gave out (use next_cursor as returned)"))
+                }
+                cursor = parsed
+            default:
+                continue
+            }
+        }
+        return deferred { [unowned self] exchange in
+            postgres.list(filter, before: cursor, limit: limit) { [unowned self] result in
+                switch result {
+                case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
+                case .success(let page):
+                    var body: [UInt8] = []
+                    body.appendASCII("{\"jobs\":[")
+                    for (index, job) in page.jobs.enumerated() {
+                        if index > 0 { body.append(UInt8(ascii: ",")) }
+                        job.appendJSON(to: &body, progress: ledger.progress[job.id])
+                    }
+                    body.appendASCII("],\"next_cursor\":")
+                    body.appendJSONString(orNull: page.nextCursor.map(JobCursor.encode))
+                    body.appendASCII("}\n")
+                    exchange.respond(.json(200, body))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,801 @@
+import Glibc
+import Postgres
+import System
+
+/// The PostgreSQL backend (`queue.backend: "postgres"`): the job table lives in PostgreSQL, shared by every node;
+/// this node accepts jobs into it, claims runnable ones for its free workers, writes their outcomes back fenced
+/// on its lease, rescues the jobs of nodes whose lease lapsed, and answers lookups from it.
+///
+/// The jobs this node runs pass through the same `JobLedger` as in single-host mode, from their claim (a snapshot
+/// of the running job) to their outcome, so the record's transitions, history, metrics and log lines are the same;
+/// the ledger's log is `PostgresEventLog`, which turns outcomes into fenced batch updates. Everything else (accept,
+/// cancel, retry, pause, lookups) is a statement run from here, answered once its segment has committed.
+final class PostgresQueue {
+    /// A job claimed and not yet handed to a worker (more were claimed than workers came free).
+    private struct Claimed {
+        var job: Job
+        var epoch: Int64
+    }
+
+    /// An outcome waiting to be written.
+    struct Completion {
+        var id: String
+        var attempt: Int
+        var epoch: Int64
+        var state: JobState
+        var runAt: Int64?
+        var lastError: String?
+        var result: ByteString?
+        var truncated: Bool
+        var entry: String
+    }
+
+    private unowned let supervisor: Supervisor
+    let session: PostgresSession
+    /// This node's name in `prefork_nodes`.
+    let nodeID: String
+    /// The epoch of this node's current registration; 0 while unregistered.
+    private(set) var epoch: Int64 = 0
+    /// Monotonic time of the last renewal that succeeded (or of the registration).
+    private var lastRenewal: Milliseconds = 0
+    private var registering = false
+    /// Dispatch is paused cluster-wide (read from `prefork_settings`).
+    private(set) var paused = false
+    /// Queued jobs cluster-wide, refreshed every second (`queue_size` is checked against it).
+    private(set) var approximateQueued = 0
+    private var accepted = 0
+    private var pendingInserts: [(spec: JobSpec, done: (Result<(Job, Bool), EnqueueFailure>) -> Void)] = []
+    private var insertFlushScheduled = false
+    private var claimInFlight = false
+    private var claimAgain = false
+    private var backlog = Deque<Claimed>()
+    /// The epoch each job this node runs was claimed under (completions are fenced on it).
+    private var claimedEpochs: [String: Int64] = [:]
+    private var completions: [Completion] = []
+    private var completionsInFlight = 0
+    private var completionFlushScheduled = false
+    private var leaseTimer: TimerID?
+    private var pollTimer: TimerID?
+    private var claimTimer: TimerID?
+    private var waiters: [String: [Waiter]] = [:]
+    /// Most outcomes kept while the database is unreachable; older ones are dropped (their jobs are rescued).
+    static let maximumPendingCompletions = 100_000
+
+    /// Why an enqueue was refused.
+    enum EnqueueFailure: Error {
+        case refused(Supervisor.EnqueueRefusal)
+        case unavailable(String)
+    }
+
+    private final class Waiter {
+        let exchange: HTTPExchange
+        let answer: (Job) -> HTTPResponse
+        var timer: TimerID?
+        init(exchange: HTTPExchange, answer: @escaping (Job) -> HTTPResponse) {
+            self.exchange = exchange
+            self.answer = answer
+        }
+    }
+
+    init(supervisor: Supervisor, conninfo: String) {
+        self.supervisor = supervisor
+        let config = supervisor.config
+        nodeID = config.postgresNodeID ?? "\(Posix.hostname())-\(Process.id)"
+        session = PostgresSession(
+            // A 202 means committed and durable: whatever the server's default, this session waits for its commits
+            // to reach the WAL (synchronous_commit off acknowledges commits a crash can lose).
+            conninfo: conninfo, statements: PostgresSchema.prepared,
+            setupSQL: ["SET synchronous_commit TO on", PostgresSchema.migrate.sql],
+            listenChannels: [
+                PostgresSchema.queuedChannel, PostgresSchema.cancelChannel, PostgresSchema.settingsChannel,
+                PostgresSchema.finishedChannel,
+            ],
+            connectTimeout: Milliseconds(config.postgresConnectTimeoutMs), loop: supervisor.loop,
+            clock: supervisor.clock, logger: supervisor.logger)
+    }
+
+    private var loop: EventLoop { supervisor.loop }
+    private var now: Int64 { supervisor.clock.wallMilliseconds() }
+    private var config: Config { supervisor.config }
+
+    /// Connects; once ready it registers the node and starts the lease, poll and claim cycle.
+    func start() {
+        session.onReady = { [unowned self] in connected() }
+        session.onNotification = { [unowned self] in notified($0) }
+        session.onOperationTime = { [unowned self] seconds in supervisor.metrics.postgresQueryTime.observe(seconds) }
+        session.onLost = { [unowned self] _ in supervisor.metrics.postgresReconnects += 1 }
+        session.start()
+        leaseTimer = loop.schedule(after: leaseInterval) { [unowned self] in leaseTick() }
+        pollTimer = loop.schedule(after: 1000) { [unowned self] in pollTick() }
+    }
+
+    /// Whether lookups and enqueues can be answered now.
+    var isReady: Bool { session.isReady && epoch != 0 }
+
+    /// Outcomes not yet written (a drain waits for them).
+    var hasUnwrittenOutcomes: Bool { !completions.isEmpty || completionsInFlight > 0 }
+
+    /// Stops its timers and closes the connection (after the outcomes were written, or the drain gave up).
+    func close() {
+        loop.cancel(leaseTimer)
+        loop.cancel(pollTimer)
+        loop.cancel(claimTimer)
+        for (_, list) in waiters {
+            for waiter in list {
+                loop.cancel(waiter.timer)
+                waiter.exchange.respond(.error(.unavailable("shutting down", retryAfterSeconds: 5)))
+            }
+        }
+        waiters = [:]
+        session.close()
+    }
+
+    private var leaseInterval: Milliseconds { Milliseconds(max(100, config.postgresLeaseMs / 3)) }
+
+    // MARK: Registration and lease
+
+    private func connected() {
+        if epoch == 0 { register() } else { renew() }
+    }
+
+    private func register() {
+        guard !registering, session.isReady else { return }
+        registering = true
+        let started = loop.now
+        session.run(
+            [
+                .prepared(
+                    PostgresSchema.registerNode,
+                    [
+                        .text(nodeID), .int(now + Int64(config.postgresLeaseMs)), .int(now), .text(Posix.hostname()),
+                        .int(Process.id), .int(supervisor.pool.target),
+                    ]),
+                .prepared(PostgresSchema.readSettings, []),
+            ]
+        ) { [unowned self] result in
+            registering = false
+            guard case .success(let results) = result, let registered = results.first?.int(row: 0, column: 0) else {
+                if case .failure(let failure) = result {
+                    supervisor.logger.error("postgres_register_failed", ["error": .string(failure.description)])
+                }
+                return
+            }
+            epoch = Int64(registered)
+            lastRenewal = started
+            paused = results.last?.bool(row: 0, column: 0) ?? false
+            supervisor.metrics.paused = paused
+            supervisor.logger.info("postgres_registered", ["node": .string(nodeID), "epoch": .int(epoch)])
+            flushCompletions()
+            claimSoon()
+            supervisor.notifyReadyIfUp()
+        }
+    }
+
+    /// Every `lease_ms / 3`: renew the lease, rescue lapsed nodes' jobs, re-check canceled jobs running here,
+    /// and self-fence when the lease could not be renewed in time.
+    private func leaseTick() {
+        leaseTimer = loop.schedule(after: leaseInterval) { [unowned self] in leaseTick() }
+        if epoch != 0, loop.now - lastRenewal > Milliseconds(config.postgresLeaseMs) * 5 / 6 { selfFence() }
+        if epoch == 0 { register() } else { renew() }
+    }
+
+    private func renew() {
+        guard session.isReady, epoch != 0 else { return }
+        let started = loop.now
+        let running = Array(claimedEpochs.keys)
+        let epochAtStart = epoch
+        session.run(
+            [
+                .prepared(
+                    PostgresSchema.renewLease, [.text(nodeID), .int(epoch), .int(now), .int(now + Int64(config.postgresLeaseMs))]),
+                .prepared(PostgresSchema.rescueJobs, [.int(now)]),
+                .prepared(PostgresSchema.runningCanceled, [.text(PostgresArray.literal(running))]),
+                .prepared(PostgresSchema.readSettings, []),
+            ]
+        ) { [unowned self] result in
+            guard case .success(let results) = result, results.count == 4, epoch == epochAtStart else { return }
+            guard results[0].rowCount == 1 else {
+                // The lease lapsed (or a newer incarnation registered): our running jobs are others' now.
+                supervisor.logger.error("postgres_lease_lost", ["node": .string(nodeID), "epoch": .int(epoch)])
+                selfFence()
+                return
+            }
+            lastRenewal = started
+            let rescued = results[1]
+            if rescued.rowCount > 0 {
+                supervisor.metrics.postgresRescued += rescued.rowCount
+                for row in 0..<rescued.rowCount {
+                    supervisor.logger.warn(
+                        "postgres_job_rescued",
+                        [
+                            "id": .optional(rescued.string(row: row, column: 0)),
+                            "lost_node": .optional(rescued.string(row: row, column: 1)),
+                            "attempts": .int(rescued.int(row: row, column: 2) ?? 0),
+                            "state": .optional(rescued.string(row: row, column: 3)),
+                        ])
+                }
+                claimSoon()
+            }
+            for row in 0..<results[2].rowCount {
+                if let id = results[2].string(row: row, column: 0) { cancelLocally(id) }
+            }
+            setPaused(results[3].bool(row: 0, column: 0) ?? paused)
+        }
+    }
+
+    /// This node may no longer hold its jobs: kill its workers (their attempts are rescued elsewhere; what they
+    /// report is fenced out), and register again under a new epoch.
+    private func selfFence() {
+        guard epoch != 0 else { return }
+        supervisor.logger.error(
+            "postgres_self_fenced",
+            [
+                "node": .string(nodeID), "epoch": .int(epoch), "running_jobs": .int(claimedEpochs.count),
+                "since_renewal_ms": .int(loop.now - lastRenewal),
+            ])
+        epoch = 0
+        backlog = Deque()
+        supervisor.perform(supervisor.pool.killAll(reason: "node lost its lease (self-fenced)"))
+        register()
+    }
+
+    /// Every second: the cluster's queue depth (for `queue_size`), and a claim in case a notification was missed.
+    private func pollTick() {
+        pollTimer = loop.schedule(after: 1000) { [unowned self] in pollTick() }
+        guard isReady else { return }
+        session.run([.prepared(PostgresSchema.countQueued, [])]) { [unowned self] result in
+            if case .success(let results) = result, let count = results.first?.int(row: 0, column: 0) {
+                approximateQueued = count + 0
+                accepted = 0
+            }
+        }
+        claimSoon()
+    }
+
+    private func notified(_ notification: PostgresNotification) {
+        switch notification.channel {
+        case PostgresSchema.queuedChannel:
+            claimSoon()
+        case PostgresSchema.cancelChannel:
+            let parts = notification.payload.split(separator: "\n", maxSplits: 1).map(String.init)
+            if parts.count == 2, parts[0] == nodeID { cancelLocally(parts[1]) }
+        case PostgresSchema.settingsChannel:
+            session.run([.prepared(PostgresSchema.readSettings, [])]) { [unowned self] result in
+                if case .success(let results) = result, let value = results.first?.bool(row: 0, column: 0) {
+                    setPaused(value)
+                }
+            }
+        case PostgresSchema.finishedChannel:
+            let ids = notification.payload.split(separator: "\n").map(String.init).filter { waiters[$0] != nil }
+            if !ids.isEmpty { lookUpWaited(ids) }
+        default:
+            break
+        }
+    }
+
+    private func setPaused(_ value: Bool) {
+        guard value != paused else { return }
+        paused = value
+        supervisor.metrics.paused = value
+        supervisor.logger.info(value ? "dispatch_paused" : "dispatch_resumed", ["node": .string(nodeID)])
+        if !value { claimSoon() }
+    }
+
+    // MARK: Accepting
+
+    /// Accepts a job: queued with the others of this loop iteration, inserted with them in one statement and one
+    /// commit; `done` gets the record (and whether it is new) once committed.
+    func enqueue(_ spec: JobSpec, done: @escaping (Result<(Job, Bool), EnqueueFailure>) -> Void) {
+        guard !supervisor.pool.draining else { return done(.failure(.refused(.draining))) }
+        guard isReady else {
+            return done(.failure(.unavailable(session.lastError ?? "not connected to PostgreSQL yet")))
+        }
+        guard approximateQueued + accepted < config.queueSize else { return done(.failure(.refused(.queueFull))) }
+        accepted += 1
+        pendingInserts.append((spec, done))
+        guard !insertFlushScheduled else { return }
+        insertFlushScheduled = true
+        _ = loop.schedule(after: 0) { [unowned self] in flushInserts() }
+    }
+
+    /// One INSERT for every job accepted this iteration, the records of all their ids (new and existing), and
+    /// one notification, under one sync: group commit by the database.
+    private func flushInserts() {
+        insertFlushScheduled = false
+        let batch = pendingInserts
+        pendingInserts = []
+        guard !batch.isEmpty else { return }
+        let at = now
+        let specs = batch.map(\.spec)
+        let ids = PostgresArray.literal(specs.map(\.id))
+        let parameters: [PostgresParameter] = [
+            .text(ids), .text(PostgresArray.byteaLiteral(specs.map(\.payload.bytes))),
+            .text(PostgresArray.literal(specs.map(\.priority))), .text(PostgresArray.literal(specs.map(\.maxRetries))),
+            .text(PostgresArray.literal(specs.map { $0.timeoutMilliseconds.map(String.init) })),
+            .text(PostgresArray.literal(specs.map { max($0.runAt ?? at, at) })),
+            .text(PostgresArray.literal(specs.map(\.callbackURL))), .int(at),
+        ]
+        session.run(
+            [
+                .prepared(PostgresSchema.insertJobs, parameters),
+                .prepared(PostgresSchema.selectJobs, [.text(ids)]),
+                .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]),
+            ]
+        ) { [unowned self] result in
+            switch result {
+            case .failure(let failure):
+                for (_, done) in batch { done(.failure(.unavailable(failure.description))) }
+            case .success(let results):
+                var inserted = Set<String>()
+                for row in 0..<results[0].rowCount { if let id = results[0].string(row: row, column: 0) { inserted.insert(id) } }
+                var records: [String: Job] = [:]
+                for job in PostgresRecords.jobs(results[1], now: now) { records[job.id] = job }
+                var answered = Set<String>()
+                for (spec, done) in batch {
+                    guard let job = records[spec.id] else {
+                        done(.failure(.unavailable("job \(spec.id) was neither inserted nor found")))
+                        continue
+                    }
+                    // The first of a batch's items with a new id created it; a repeat within the batch is a repeat.
+                    let created = inserted.contains(spec.id) && !answered.contains(spec.id)
+                    answered.insert(spec.id)
+                    if created {
+                        supervisor.metrics.jobAccepted()
+                        done(.success((job, true)))
+                    } else if job.hasSameContent(as: spec) {
+                        done(.success((job, false)))
+                    } else {
+                        done(.failure(.refused(.conflict(job))))
+                    }
+                }
+                supervisor.logger.debug("postgres_inserted", ["jobs": .int(inserted.count), "batch": .int(batch.count)])
+            }
+        }
+    }
+
+    // MARK: Claiming
+
+    /// Claims for the free workers on the next turn of the loop (one claim in flight at a time).
+    func claimSoon() {
+        guard !claimInFlight else {
+            claimAgain = true
+            return
+        }
+        loop.cancel(claimTimer)
+        claimTimer = loop.schedule(after: 0) { [unowned self] in
+            claimTimer = nil
+            claim()
+        }
+    }
+
+    /// A worker came free (or jobs may have): hands it a claimed job, or claims for the free workers.
+    func dispatch() {
+        if assignBacklog() { claimSoon() }
+    }
+
+    /// Hands claimed jobs to idle workers; returns whether a worker is still idle.
+    @discardableResult
+    private func assignBacklog() -> Bool {
+        guard !supervisor.pool.draining else { return false }
+        var next = supervisor.pool.nextIdleSlot()
+        while let slot = next, let claimed = backlog.popFirst() {
+            start(claimed, on: slot)
+            next = supervisor.pool.nextIdleSlot(from: slot + 1)
+        }
+        return next != nil
+    }
+
+    private func claim() {
+        guard isReady, !paused, !supervisor.pool.draining, backlog.isEmpty else { return }
+        let idle = supervisor.pool.slots.count(where: { $0.isDispatchable })
+        guard idle > 0 else { return }
+        let count = min(idle, config.postgresClaimBatch)
+        claimInFlight = true
+        let epochAtClaim = epoch
+        session.run([.prepared(PostgresSchema.claimJobs, [.int(now), .int(count), .text(nodeID), .int(epoch)])]) {
+            [unowned self] result in
+            claimInFlight = false
+            guard case .success(let results) = result, let rows = results.first else { return }
+            supervisor.metrics.postgresClaimed += rows.rowCount
+            for row in 0..<rows.rowCount {
+                guard let job = claimedJob(rows, row: row) else { continue }
+                backlog.append(Claimed(job: job, epoch: epochAtClaim))
+            }
+            let idleLeft = assignBacklog()
+            // Claim again only when it may find something: the claim was full, or a worker came free meanwhile.
+            let again = claimAgain || rows.rowCount == count
+            claimAgain = false
+            if again && idleLeft { claimSoon() }
+        }
+    }
+
+    /// A claimed row (`id, attempts, payload, max_retries, timeout_ms, priority, seq, created_at,
+    /// attempts_before_retry, callback_url`) as the job it was before this attempt started.
+    private func claimedJob(_ rows: PostgresResult, row: Int) -> Job? {
+        guard let id = rows.string(row: row, column: 0), let attempts = rows.int(row: row, column: 1),
+            let payload = rows.bytea(row: row, column: 2)
+        else { return nil }
+        let spec = JobSpec(
+            id: id, payload: ByteString(payload), maxRetries: rows.int(row: row, column: 3) ?? 0,
+            priority: rows.int(row: row, column: 5) ?? 0, timeoutMilliseconds: rows.int(row: row, column: 4),
+            callbackURL: rows.string(row: row, column: 9))
+        return Job(
+            restoring: Job.Snapshot(
+                spec: spec, sequence: UInt64(rows.int(row: row, column: 6) ?? 0),
+                createdAt: Int64(rows.int(row: row, column: 7) ?? 0), state: .queued, attempts: attempts - 1,
+                attemptsBeforeRetry: rows.int(row: row, column: 8) ?? 0, updatedAt: now))
+    }
+
+    /// Starts a claimed attempt in `slot`: the job enters the local ledger as queued, then `.started`, exactly as
+    /// in single-host mode.
+    private func start(_ claimed: Claimed, on slot: Int) {
+        guard claimed.epoch == epoch else { return }  // claimed under a registration since lost
+        let job = claimed.job
+        _ = try? supervisor.ledger.record(.snapshot(job))
+        claimedEpochs[job.id] = claimed.epoch
+        let pid = supervisor.pool.slots[slot].state.child?.pid ?? 0
+        guard let running = try? supervisor.ledger.recordJob(
+            .started(id: job.id, attempt: job.attempts + 1, workerPID: pid, at: now))
+        else { return }
+        supervisor.perform(
+            supervisor.pool.assign(
+                slot: slot, jobID: job.id, attempt: running.attempts, payload: running.payload.bytes,
+                timeoutMilliseconds: running.timeoutMilliseconds ?? config.jobTimeoutMs,
+                jobsWaiting: !backlog.isEmpty, maximumOutputBytes: config.maxResultBytes))
+    }
+
+    // MARK: Outcomes
+
+    /// An outcome recorded in the ledger: written fenced with the others of this iteration.
+    func completed(_ job: Job, attempt: Int) {
+        guard let epoch = claimedEpochs.removeValue(forKey: job.id) else { return }
+        let entry = job.history.last.map(PostgresRecords.historyEntry) ?? "{}"
+        completions.append(
+            Completion(
+                id: job.id, attempt: attempt, epoch: epoch, state: job.state,
+                runAt: job.state == .queued ? (job.nextAttemptAt ?? now) : nil, lastError: job.lastError,
+                result: job.result, truncated: job.resultTruncated, entry: entry))
+        // A retry waits for its backoff in the database: claim again when it is due.
+        if job.state == .queued, let at = job.nextAttemptAt {
+            _ = loop.schedule(after: max(0, at - now)) { [unowned self] in claimSoon() }
+        }
+        if completions.count > Self.maximumPendingCompletions {
+            let dropped = completions.count - Self.maximumPendingCompletions
+            completions.removeFirst(dropped)
+            supervisor.logger.error("postgres_outcomes_dropped", ["count": .int(dropped)])
+        }
+        scheduleCompletionFlush()
+    }
+
+    /// A local job left this node without an outcome to write (canceled: the database has it already).
+    func forget(_ id: String) {
+        claimedEpochs[id] = nil
+    }
+
+    private func scheduleCompletionFlush() {
+        guard !completionFlushScheduled else { return }
+        completionFlushScheduled = true
+        _ = loop.schedule(after: 0) { [unowned self] in
+            completionFlushScheduled = false
+            flushCompletions()
+        }
+    }
+
+    /// One fenced UPDATE per epoch for the outcomes waiting, and a notification of the finished ids.
+    private func flushCompletions() {
+        guard session.isReady, !completions.isEmpty else { return }
+        let batch = completions
+        completions = []
+        let byEpoch = Dictionary(grouping: batch, by: \.epoch)
+        for (epoch, items) in byEpoch {
+            completionsInFlight += 1
+            let ids = items.map(\.id)
+            let finished = items.filter { $0.state.isFinished }.map(\.id)
+            var statements: [PostgresSession.Statement] = [
+                .prepared(
+                    PostgresSchema.completeJobs,
+                    [
+                        .text(nodeID), .int(epoch), .int(now), .text(PostgresArray.literal(ids)),
+                        .text(PostgresArray.literal(items.map(\.attempt))),
+                        .text(PostgresArray.literal(items.map { $0.state.rawValue })),
+                        .text(PostgresArray.literal(items.map { $0.runAt.map { String($0) } })),
+                        .text(PostgresArray.literal(items.map(\.lastError))),
+                        .text(PostgresArray.byteaLiteral(items.map { $0.result?.bytes })),
+                        .text(PostgresArray.literal(items.map { $0.truncated ? "t" : "f" })),
+                        .text(PostgresArray.literal(items.map(\.entry))),
+                    ])
+            ]
+            if !finished.isEmpty {
+                statements.append(
+                    .prepared(
+                        PostgresSchema.notify,
+                        [.text(PostgresSchema.finishedChannel), .text(String(finished.joined(separator: "\n").prefix(7900)))]))
+            }
+            if items.contains(where: { $0.state == .queued }) {
+                statements.append(.prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]))
+            }
+            session.run(statements) { [unowned self] result in
+                completionsInFlight -= 1
+                switch result {
+                case .failure(let failure):
+                    if case .unavailable = failure {
+                        // Kept for the next connection (fenced then like now).
+                        completions.insert(contentsOf: items, at: 0)
+                    } else {
+                        supervisor.logger.error("postgres_outcomes_failed", ["error": .string(failure.description)])
+                    }
+                case .success(let results):
+                    var applied = Set<String>()
+                    for row in 0..<results[0].rowCount { if let id = results[0].string(row: row, column: 0) { applied.insert(id) } }
+                    for item in items where !applied.contains(item.id) {
+                        supervisor.metrics.postgresFenced += 1
+                        supervisor.logger.warn(
+                            "postgres_result_fenced",
+                            ["id": .string(item.id), "attempt": .int(item.attempt), "epoch": .int(item.epoch)])
+                    }
+                    let done = items.filter { applied.contains($0.id) && $0.state.isFinished }.map(\.id)
+                    if !done.isEmpty { lookUpWaited(done.filter { waiters[$0] != nil }) }
+                }
+                supervisor.finishShutdownIfIdle()
+            }
+        }
+    }
+
+    // MARK: Cancel, retry, pause
+
+    /// Cancels job `id` wherever it runs: the database first, then this node's worker, or the owner is notified.
+    func cancel(_ id: String, done: @escaping (Result<Job, RouteFailure>) -> Void) {
+        guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
+        session.run([.prepared(PostgresSchema.cancelJob, [.text(id), .int(now)])]) { [unowned self] result in
+            switch result {
+            case .failure(let failure):
+                done(.failure(.unavailable(failure.description)))
+            case .success(let results):
+                guard results[0].rowCount == 1 else {
+                    // Unknown or finished: the record tells which.
+                    return lookUp(id) { found in
+                        switch found {
+                        case .success(nil): done(.failure(.notFound))
+                        case .success(let job?): done(.failure(.conflict(job)))
+                        case .failure(let failure): done(.failure(failure))
+                        }
+                    }
+                }
+                if let owner = results[0].string(row: 0, column: 0) {
+                    if owner == nodeID {
+                        cancelLocally(id)
+                    } else {
+                        session.run(
+                            [.prepared(PostgresSchema.notify, [.text(PostgresSchema.cancelChannel), .text(PostgresSchema.cancelPayload(node: owner, job: id))])]
+                        ) { _ in }
+                    }
+                }
+                lookUp(id) { found in
+                    if case .success(let job?) = found { done(.success(job)) } else { done(.failure(.notFound)) }
+                }
+                notifyFinished([id])
+            }
+        }
+    }
+
+    /// A job this node runs was canceled: its worker is killed, nothing is written (the database has it).
+    private func cancelLocally(_ id: String) {
+        guard claimedEpochs[id] != nil || supervisor.ledger[id]?.state == .running else { return }
+        claimedEpochs[id] = nil
+        if (try? supervisor.ledger.record(.canceled(id: id, at: now))) != nil {
+            supervisor.perform(supervisor.pool.cancel(jobID: id))
+        }
+    }
+
+    /// `POST /jobs/{id}/retry`.
+    func retry(_ id: String, done: @escaping (Result<Job, RouteFailure>) -> Void) {
+        guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
+        session.run(
+            [
+                .prepared(PostgresSchema.retryJob, [.text(id), .int(now)]),
+                .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]),
+            ]
+        ) { [unowned self] result in
+            switch result {
+            case .failure(let failure): done(.failure(.unavailable(failure.description)))
+            case .success(let results):
+                if let job = PostgresRecords.jobs(results[0], now: now).first {
+                    supervisor.metrics.jobRequeued()
+                    return done(.success(job))
+                }
+                lookUp(id) { found in
+                    switch found {
+                    case .success(nil): done(.failure(.notFound))
+                    case .success(let job?): done(.failure(.conflict(job)))
+                    case .failure(let failure): done(.failure(failure))
+                    }
+                }
+            }
+        }
+    }
+
+    /// `POST /jobs/retry?state=` and `POST /jobs/cancel?state=`.
+    func changeAll(
+        _ change: Supervisor.BulkChange, state: JobState, limit: Int, done: @escaping (Result<Int, RouteFailure>) -> Void
+    ) {
+        guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
+        let statement = change == .retry ? PostgresSchema.retryJobs : PostgresSchema.cancelJobs
+        session.run(
+            [
+                .prepared(statement, [.text(state.rawValue), .int(min(limit, Int(Int32.max))), .int(now)]),
+                .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]),
+            ]
+        ) { [unowned self] result in
+            switch result {
+            case .failure(let failure): done(.failure(.unavailable(failure.description)))
+            case .success(let results):
+                if change == .cancel {
+                    for row in 0..<results[0].rowCount {
+                        guard let id = results[0].string(row: row, column: 0), let owner = results[0].string(row: row, column: 1)
+                        else { continue }
+                        if owner == nodeID {
+                            cancelLocally(id)
+                        } else {
+                            session.run(
+                                [.prepared(PostgresSchema.notify, [.text(PostgresSchema.cancelChannel), .text(PostgresSchema.cancelPayload(node: owner, job: id))])]
+                            ) { _ in }
+                        }
+                    }
+                }
+                done(.success(results[0].rowCount))
+            }
+        }
+    }
+
+    /// `POST /pause` and `/resume`, for every node.
+    func setPausedEverywhere(_ value: Bool, done: @escaping (Result<Void, RouteFailure>) -> Void) {
+        guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
+        session.run(
+            [
+                .prepared(PostgresSchema.setPaused, [.bool(value)]),
+                .prepared(PostgresSchema.notify, [.text(PostgresSchema.settingsChannel), .text(value ? "paused" : "resumed")]),
+            ]
+        ) { [unowned self] result in
+            switch result {
+            case .failure(let failure): done(.failure(.unavailable(failure.description)))
+            case .success:
+                setPaused(value)
+                done(.success(()))
+            }
+        }
+    }
+
+    /// The callback's delivery state of a finished job.
+    func setCallback(_ id: String, _ status: CallbackStatus) {
+        session.run([.prepared(PostgresSchema.setCallback, [.text(id), .text(PostgresRecords.callbackJSON(status))])]) { _ in }
+    }
+
+    // MARK: Lookups
+
+    /// Why a route could not be answered from the database.
+    enum RouteFailure: Error {
+        case unavailable(String)
+        case notFound
+        case conflict(Job)
+    }
+
+    /// The record of job `id` (nil: no such job).
+    func lookUp(_ id: String, done: @escaping (Result<Job?, RouteFailure>) -> Void) {
+        guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
+        session.run([.prepared(PostgresSchema.selectJobs, [.text(PostgresArray.literal([id]))])]) { [unowned self] result in
+            switch result {
+            case .failure(let failure): done(.failure(.unavailable(failure.description)))
+            case .success(let results): done(.success(PostgresRecords.jobs(results[0], now: now).first))
+            }
+        }
+    }
+
+    /// A page of `GET /jobs`.
+    func list(
+        _ filter: JobFilter, before cursor: UInt64?, limit: Int,
+        done: @escaping (Result<(jobs: [Job], nextCursor: UInt64?), RouteFailure>) -> Void
+    ) {
+        guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
+        let parameters: [PostgresParameter] = [
+            cursor.map { .int($0) } ?? .null, filter.state.map { .text($0.rawValue) } ?? .null,
+            filter.priority.map { .int($0) } ?? .null, filter.createdAfter.map { .int($0) } ?? .null,
+            filter.createdBefore.map { .int($0) } ?? .null, .int(limit),
+        ]
+        session.run([.prepared(PostgresSchema.listJobs, parameters)]) { [unowned self] result in
+            switch result {
+            case .failure(let failure): done(.failure(.unavailable(failure.description)))
+            case .success(let results):
+                let jobs = PostgresRecords.jobs(results[0], now: now)
+                done(.success((jobs, jobs.count == limit ? jobs.last?.sequence : nil)))
+            }
+        }
+    }
+
+    // MARK: Long-polls
+
+    /// Holds `exchange` until job `id` finishes (a completion here, or one announced by another node) or
+    /// `milliseconds` pass; then answers with the record as the database has it.
+    func wait(for id: String, exchange: HTTPExchange, milliseconds: Int, answer: @escaping (Job) -> HTTPResponse) {
+        let waiter = Waiter(exchange: exchange, answer: answer)
+        waiters[id, default: []].append(waiter)
+        waiter.timer = loop.schedule(after: Milliseconds(milliseconds)) { [unowned self, waiter] in
+            waiter.timer = nil
+            remove(waiter, id: id)
+            lookUp(id) { found in
+                switch found {
+                case .success(let job?): waiter.exchange.respond(waiter.answer(job))
+                case .success(nil): waiter.exchange.respond(.error(404, "no job with id \(id)"))
+                case .failure(let failure): waiter.exchange.respond(Self.response(failure))
+                }
+            }
+        }
+        exchange.onClose = { [unowned self, unowned waiter] in
+            loop.cancel(waiter.timer)
+            remove(waiter, id: id)
+        }
+    }
+
+    private func remove(_ waiter: Waiter, id: String) {
+        guard var list = waiters[id], let index = list.firstIndex(where: { $0 === waiter }) else { return }
+        list.remove(at: index)
+        waiters[id] = list.isEmpty ? nil : list
+    }
+
+    /// Jobs that may have finished: answer their waiters if they did.
+    private func lookUpWaited(_ ids: [String]) {
+        guard !ids.isEmpty, isReady else { return }
+        session.run([.prepared(PostgresSchema.selectJobs, [.text(PostgresArray.literal(ids))])]) { [unowned self] result in
+            guard case .success(let results) = result else { return }
+            for job in PostgresRecords.jobs(results[0], now: now) where job.state.isFinished {
+                guard let list = waiters.removeValue(forKey: job.id) else { continue }
+                for waiter in list {
+                    loop.cancel(waiter.timer)
+                    waiter.exchange.respond(waiter.answer(job))
+                }
+            }
+        }
+    }
+
+    /// Tells every node that these jobs finished (their long-polls look again).
+    private func notifyFinished(_ ids: [String]) {
+        session.run(
+            [.prepared(PostgresSchema.notify, [.text(PostgresSchema.finishedChannel), .text(ids.joined(separator: "\n"))])]
+        ) { _ in }
+    }
+
+    /// The response for a failed lookup.
+    static func response(_ failure: RouteFailure) -> HTTPResponse {
+        switch failure {
+        case .unavailable(let why):
+            return .error(.unavailable("database unavailable (\(why)); retry", retryAfterSeconds: 1))
+        case .notFound:
+            return .error(404, "no such job")
+        case .conflict(let job):
+            return .error(409, "job \(job.id) is \(job.state.rawValue)")
+        }
+    }
+}
+
+/// The ledger's log in the PostgreSQL backend: outcomes of the attempts this node runs become fenced updates,
+/// delivery states of callbacks become updates; everything else was written by the statement that caused it
+/// (the claim started the attempt, the cancel canceled it).
+final class PostgresEventLog: JobEventLog {
+    weak var queue: PostgresQueue?
+    /// The job as the ledger has it after the event (the ledger applies an event before it logs it).
+    var current: (String) -> Job? = { _ in nil }
+
+    func append(_ event: JobEvent) {
+        guard let queue else { return }
+        switch event {
+        case .succeeded(let id, let attempt, _, _, _, _, _), .attemptFailed(let id, let attempt, _, _, _, _, _, _),
+            .interrupted(let id, let attempt, _, _):
+            if let job = current(id) { queue.completed(job, attempt: attempt) }
+        case .callback(let id, let status, _):
+            queue.setCallback(id, status)
+        case .canceled(let id, _):
+            queue.forget(id)
+        case .accepted, .started, .retried, .dispatchPaused, .snapshot:
+            break
+        }
+    }
+}
