@@ -5,7 +5,10 @@ import PackagePlugin
 /// (path relative to `dashboard/` -> content type and bytes), so the binary serves the web dashboard with
 /// nothing to install beside it.
 ///
-/// Inputs: every file under `dashboard/` except hidden ones. A missing directory gives an empty table.
+/// Inputs: every file under `dashboard/` except hidden ones (see `AssetDirectory`); a missing directory gives
+/// an empty table. SwiftPM asks the plugin for its commands only when it plans the build (the package's
+/// structure changed), so the tool lists the directory itself whenever the command runs: a file added later is
+/// embedded at the next build after any embedded file changes, or after `touch Package.swift`.
 @main
 struct EmbedAssets: BuildToolPlugin {
     /// The directory embedded, relative to the package root.
@@ -13,31 +16,17 @@ struct EmbedAssets: BuildToolPlugin {
 
     func createBuildCommands(context: PluginContext, target: Target) async throws -> [Command] {
         let root = context.package.directoryURL.appending(path: Self.directoryName)
+        let rootPath = root.path(percentEncoded: false)
         let output = context.pluginWorkDirectoryURL.appending(path: "EmbeddedAssets.swift")
-        let files = Self.files(under: root)
-        // The files are on the command line: adding or removing one changes the command, so it runs again.
-        let arguments =
-            ["assets", "--root", root.path(percentEncoded: false), "--output", output.path(percentEncoded: false)]
-            + files.map { $0.path(percentEncoded: false) }
+        let files = AssetDirectory.files(under: rootPath).map { root.appending(path: $0) }
+        var arguments = ["assets", "--root", rootPath, "--output", output.path(percentEncoded: false)]
+        // Named on the command line too: a different set of files changes the command, so it runs again.
+        for file in files { arguments += ["--watch", file.path(percentEncoded: false)] }
         return [
             .buildCommand(
-                displayName: "Embedding \(files.count) files of \(Self.directoryName)/ in \(target.name)",
+                displayName: "Embedding the files of \(Self.directoryName) in \(target.name)",
                 executable: try context.tool(named: "EmbedBuildInfoTool").url,
                 arguments: arguments, inputFiles: files, outputFiles: [output])
         ]
-    }
-
-    /// The regular files under `root`, hidden ones (and hidden directories) skipped, in path order.
-    static func files(under root: URL) -> [URL] {
-        guard
-            let enumerator = FileManager.default.enumerator(
-                at: root, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])
-        else { return [] }
-        var files: [URL] = []
-        for case let url as URL in enumerator
-        where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            files.append(url.standardizedFileURL)
-        }
-        return files.sorted { $0.path(percentEncoded: false) < $1.path(percentEncoded: false) }
     }
 }

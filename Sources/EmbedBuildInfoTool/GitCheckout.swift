@@ -41,11 +41,17 @@ struct GitCheckout: Equatable {
         }
     }
 
-    /// The files whose contents decide the commit: `HEAD`, the loose file of each ref it leads to, and
-    /// `packed-refs`. Only files that exist are listed.
+    /// The files that change when HEAD names another commit: `HEAD`, its reflog `logs/HEAD`, the loose file of
+    /// each ref it leads to, and `packed-refs`. Only files that exist are listed.
+    ///
+    /// The reflog is there because a build plans its inputs once and keeps them until the package changes: after
+    /// switching to another branch, that branch's ref file is not among them, but every commit, checkout, reset
+    /// or merge appends to `logs/HEAD` (git keeps it in every non-bare repository unless told not to).
     func watchedFiles(read: ReadFile) -> [String] {
         var files = [join(gitDirectory, "HEAD")]
-        var reference = Self.symbolicTarget(read(files[0]))
+        let reflog = join(gitDirectory, "logs/HEAD")
+        if read(reflog) != nil { files.append(reflog) }
+        var reference = Self.symbolicTarget(read(join(gitDirectory, "HEAD")))
         var depth = 0
         while let name = reference, depth < Self.maximumSymbolicDepth {
             depth += 1

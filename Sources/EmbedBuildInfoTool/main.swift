@@ -7,8 +7,8 @@ import Glibc
 //       GeneratedBuildInfo.version (VERSION's content) and .commit (HEAD of the checkout holding DIR, or
 //       "unknown"). The --watch files are the ones the plugin declared as inputs; they are on the command line
 //       only so that a change in that set changes the command and makes the build run it again.
-//   EmbedBuildInfoTool assets --root DIR --output FILE [FILE]...
-//       EmbeddedAssets.files: each FILE (under DIR) keyed by its path relative to DIR.
+//   EmbedBuildInfoTool assets --root DIR --output FILE [--watch FILE]...
+//       EmbeddedAssets.files: every file under DIR (hidden ones skipped) keyed by its path relative to DIR.
 
 do throws(ToolError) {
     try EmbedCommand.parse(Array(CommandLine.arguments.dropFirst())).run()

@@ -58,6 +58,7 @@ struct GitCheckoutTests {
             "/work/main/.git/HEAD": "ref: refs/heads/main\n",
             "/work/main/.git/refs/heads/feature": commit + "\n",
             "/work/main/.git/refs/heads/main": other + "\n",
+            "/work/main/.git/worktrees/wt/logs/HEAD": "reflog\n",
         ])
         let checkout = try #require(GitCheckout.locate(from: "/work/wt", read: read))
         #expect(
@@ -65,7 +66,8 @@ struct GitCheckoutTests {
         #expect(checkout.headCommit(read: read) == commit)
         #expect(
             checkout.watchedFiles(read: read) == [
-                "/work/main/.git/worktrees/wt/HEAD", "/work/main/.git/refs/heads/feature",
+                "/work/main/.git/worktrees/wt/HEAD", "/work/main/.git/worktrees/wt/logs/HEAD",
+                "/work/main/.git/refs/heads/feature",
             ])
     }
 

@@ -52,9 +52,9 @@ struct SourceTests {
                 .init(path: "a/index.html", bytes: Array("<p>\"hi\"</p>\n".utf8)),
             ], directoryName: "dashboard")
         let text = source.render()
-        let html = text.range(of: "\"a/index.html\": EmbeddedAsset(contentType: \"text/html; charset=utf-8\", "
+        let html = text.firstRange(of: "\"a/index.html\": EmbeddedAsset(contentType: \"text/html; charset=utf-8\", "
             + #"text: "<p>\"hi\"</p>\n")"#)
-        let png = text.range(of: "\"z.png\": EmbeddedAsset(contentType: \"image/png\", bytes: [")
+        let png = text.firstRange(of: "\"z.png\": EmbeddedAsset(contentType: \"image/png\", bytes: [")
         #expect(html != nil && png != nil, "\(text)")
         if let html, let png { #expect(html.lowerBound < png.lowerBound, "sorted by path") }
         #expect(text.contains("0x89,0x50,0xff,0x00,"))
@@ -68,8 +68,9 @@ struct SourceTests {
                 "--watch", "/p/.git/HEAD",
             ]) == .buildInfo(packageDirectory: "/p", versionFile: "/p/VERSION", output: "/o.swift"))
         #expect(
-            try EmbedCommand.parse(["assets", "--root", "/p/d", "--output", "/o.swift", "/p/d/a", "/p/d/b"])
-                == .assets(root: "/p/d", output: "/o.swift", files: ["/p/d/a", "/p/d/b"]))
+            try EmbedCommand.parse(["assets", "--root", "/p/d", "--output", "/o.swift", "--watch", "/p/d/a"])
+                == .assets(root: "/p/d", output: "/o.swift"))
+        #expect(throws: ToolError.self) { try EmbedCommand.parse(["assets", "--root", "/p/d", "--output", "/o", "x"]) }
         #expect(throws: ToolError.self) { try EmbedCommand.parse(["build-info", "--output", "/o"]) }
         #expect(throws: ToolError.self) { try EmbedCommand.parse(["frobnicate"]) }
     }
