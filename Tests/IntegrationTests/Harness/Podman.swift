@@ -1,0 +1,46 @@
+import Foundation
+
+/// podman as this project's machines run it: with runc (crun refuses their hybrid cgroup hierarchy) and explicit
+/// ulimits (the runtime may not set the defaults there), networking through slirp4netns with published ports.
+enum Podman {
+    /// Options every `podman run` and `podman build` here needs.
+    static let runtimeOptions = ["--runtime", "runc", "--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096"]
+
+    /// The base image the test image is built on: `PREFORK_CONTAINER_BASE`, else the one scripts/container-base
+    /// makes without a registry.
+    static var baseImage: String {
+        ProcessInfo.processInfo.environment["PREFORK_CONTAINER_BASE"].flatMap { $0.isEmpty ? nil : $0 }
+            ?? "localhost/prefork-base:bookworm"
+    }
+
+    /// Runs `podman arguments...`.
+    static func run(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> CommandRun {
+        try await CommandRun.tool(["podman"] + arguments, timeout: timeout)
+    }
+
+    /// Runs `podman arguments...`, throwing unless it exits 0; returns stdout.
+    @discardableResult
+    static func checked(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> String {
+        try await CommandRun.checked(["podman"] + arguments, timeout: timeout)
+    }
+
+    /// Why containers cannot be built and run here, or nil: podman or runc missing, no base image, or a
+    /// trivial container failing to run.
+    static func unavailableReason() async -> String? {
+        guard CommandRun.executablePath("podman") != nil else { return "podman is not installed (apt-get install podman runc)" }
+        guard CommandRun.executablePath("runc") != nil else { return "runc is not installed (apt-get install runc)" }
+        do {
+            let exists = try await run(["image", "exists", baseImage])
+            guard exists.status == .exited(0) else {
+                return "no base image \(baseImage): run scripts/container-base (or set PREFORK_CONTAINER_BASE)"
+            }
+            let probe = try await run(["run", "--rm"] + runtimeOptions + ["--network", "none", baseImage, "true"])
+            guard probe.status == .exited(0) else {
+                return "podman cannot run a container here (\(probe.status)): \(probe.stderr.suffix(1000))"
+            }
+        } catch {
+            return "podman failed: \(error)"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Glibc
+
+/// The release tarball for the tests that need one (ReleaseTests, ContainerTests), made by `scripts/release`
+/// once per test run and shared: the first test to ask builds it, the others wait for that build.
+///
+/// It builds in a scratch path of its own (`.build/ship`), because `swift test` keeps `.build` locked while the
+/// tests run (a nested `swift build` there would wait forever), and at the lowest CPU priority, so the tests
+/// running beside it keep their timing. `.build/ship.lock` (flock) keeps two test runs on one checkout from
+/// building into it at once.
+enum ReleaseBuild {
+    /// What asking for the tarball came to.
+    enum Outcome: Sendable {
+        /// The tarball's absolute path.
+        case built(String)
+        /// A release cannot be built here (the reason names what is missing): skip, or fail under CI.
+        case unavailable(String)
+        /// The build was attempted and failed.
+        case failed(String)
+    }
+
+    /// `swift build`'s scratch directory for the release.
+    static var scratchPath: String { SourceTree.path(".build/ship") }
+    /// Where the tarball is written.
+    static var distDirectory: String { scratchPath + "/dist" }
+    /// Held while building.
+    static var lockPath: String { SourceTree.path(".build/ship.lock") }
+    /// A cold release build takes 1.5 minutes on an idle 2-core machine; leave room for a busy one.
+    static let buildTimeout: Duration = .seconds(600)
+
+    private static let shared = Task<Outcome, Never> { await build() }
+
+    /// The tarball's path; nil (after reporting it through `Requirement`) when no release can be built here.
+    static func tarball() async throws -> String? {
+        switch await shared.value {
+        case .built(let path): return path
+        case .unavailable(let reason):
+            Requirement.unmet(reason)
+            return nil
+        case .failed(let message): throw SpawnError(description: message)
+        }
+    }
+
+    private static func build() async -> Outcome {
+        if let reason = missingPrerequisite() { return .unavailable(reason) }
+        let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard lock >= 0 else { return .failed("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
+        defer { close(lock) }  // also releases the flock
+        do {
+            try await eventually("the release build lock \(lockPath)", timeout: buildTimeout, interval: .milliseconds(200)) {
+                flock(lock, LOCK_EX | LOCK_NB) == 0
+            }
+            var command = [SourceTree.path("scripts/release"), "--scratch-path", scratchPath, "--dist", distDirectory]
+            if let nice = CommandRun.executablePath("nice") { command = [nice, "-n", "19"] + command }
+            let start = ContinuousClock.now
+            let run = try await CommandRun.tool(command, timeout: buildTimeout)
+            guard run.status == .exited(0) else {
+                return .failed("scripts/release \(run.status):\n\(run.stderr.suffix(6000))")
+            }
+            guard let path = run.stdout.split(separator: "\n").last.map(String.init),
+                FileManager.default.fileExists(atPath: path)
+            else { return .failed("scripts/release named no tarball; stdout:\n\(run.stdout)") }
+            print("release tarball \(path) built in \(elapsed(since: start))")
+            return .built(path)
+        } catch {
+            return .failed("\(error)")
+        }
+    }
+
+    /// Why a release cannot be built here, or nil: no toolchain in PATH, or one without the static Swift
+    /// runtime that `--static-swift-stdlib` links.
+    private static func missingPrerequisite() -> String? {
+        guard FileManager.default.isExecutableFile(atPath: SourceTree.path("scripts/release")) else {
+            return "no scripts/release in \(SourceTree.root)"
+        }
+        guard let swift = CommandRun.executablePath("swift") else {
+            return "no swift in PATH, so no release can be built"
+        }
+        let toolchain = URL(fileURLWithPath: swift).resolvingSymlinksInPath().deletingLastPathComponent()
+            .deletingLastPathComponent()  // usr/bin/swift -> usr
+        let runtime = toolchain.appendingPathComponent("lib/swift_static/linux/libswiftCore.a").path
+        guard FileManager.default.fileExists(atPath: runtime) else {
+            return "the Swift toolchain at \(toolchain.path) has no static runtime (\(runtime)), which "
+                + "--static-swift-stdlib needs"
+        }
+        return nil
+    }
+}
