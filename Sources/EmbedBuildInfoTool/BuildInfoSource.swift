@@ -36,7 +36,9 @@ struct BuildInfoSource: Equatable {
         let tail = text[tailStart...]
         if tail.isEmpty { return true }
         return tail.count > 1
-            && tail.dropFirst().allSatisfy { $0.isASCIIDigit || $0.isASCIILetter || $0 == "." || $0 == "-" || $0 == "+" }
+            && tail.dropFirst().allSatisfy {
+                $0.isASCIIDigit || $0.isASCIILetter || $0 == "." || $0 == "-" || $0 == "+"
+            }
     }
 
     /// The generated file: plain literals, no imports, so it fits any target (the worker has no Foundation).
@@ -48,7 +50,8 @@ struct BuildInfoSource: Equatable {
         enum GeneratedBuildInfo {
             /// The release version from the package's VERSION file.
             static let version = "\(version)"
-            /// The first \(Self.commitLength) hex digits of the commit built, or "\(Self.unknownCommit)" outside a git checkout.
+            /// The first \(Self.commitLength) hex digits of the commit built, or "\(Self.unknownCommit)" outside a
+            /// git checkout.
             static let commit = "\(commit)"
         }
 

@@ -43,7 +43,9 @@ enum FileSystem {
             offset += count
         }
         guard close(fd) == 0 else { throw ToolError("cannot write \(temporary): \(lastError())") }
-        guard rename(temporary, path) == 0 else { throw ToolError("cannot rename \(temporary) to \(path): \(lastError())") }
+        guard rename(temporary, path) == 0 else {
+            throw ToolError("cannot rename \(temporary) to \(path): \(lastError())")
+        }
     }
 
     private static func lastError() -> String { String(cString: strerror(errno)) }

@@ -29,8 +29,8 @@ struct GitCheckoutTests {
     @Test func aBranchOnlyInPackedRefs() throws {
         let read = reader([
             "/src/.git/HEAD": "ref: refs/heads/release\n",
-            "/src/.git/packed-refs":
-                "# pack-refs with: peeled fully-peeled sorted \n\(other) refs/heads/main\n\(commit) refs/heads/release\n^\(other)\n",
+            "/src/.git/packed-refs": "# pack-refs with: peeled fully-peeled sorted \n\(other) refs/heads/main\n"
+                + "\(commit) refs/heads/release\n^\(other)\n",
         ])
         let checkout = try #require(GitCheckout.locate(from: "/src", read: read))
         #expect(checkout.headCommit(read: read) == commit)

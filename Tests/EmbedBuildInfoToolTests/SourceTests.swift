@@ -5,7 +5,8 @@ import Testing
 /// The generated sources: the version check, the commit's form, and literals that reproduce bytes exactly.
 struct SourceTests {
     @Test func versionFileIsTrimmedAndValidated() throws {
-        let source = try BuildInfoSource(versionFile: " 0.9.0\n", fullCommit: "8fc32521f0e6a8b0c52b3a6a0d2f9e0b6a1c2d3e")
+        let source = try BuildInfoSource(
+            versionFile: " 0.9.0\n", fullCommit: "8fc32521f0e6a8b0c52b3a6a0d2f9e0b6a1c2d3e")
         #expect(source == BuildInfoSource.expected(version: "0.9.0", commit: "8fc3252"))
         #expect(try BuildInfoSource(versionFile: "1.2.3", fullCommit: nil).commit == "unknown")
         for good in ["1.0.0-rc.1", "10.20.30+build.5", "0.0.1-alpha-2"] {
@@ -35,7 +36,9 @@ struct SourceTests {
     }
 
     @Test func stringLiteralsEscapeEverythingButPrintableASCII() {
-        #expect(AssetSource.stringLiteral("a\"b\\c\n\t\r\u{0}é€😀\u{7f}") == #""a\"b\\c\n\t\r\u{0}\u{e9}\u{20ac}\u{1f600}\u{7f}""#)
+        #expect(
+            AssetSource.stringLiteral("a\"b\\c\n\t\r\u{0}é€😀\u{7f}")
+                == #""a\"b\\c\n\t\r\u{0}\u{e9}\u{20ac}\u{1f600}\u{7f}""#)
     }
 
     @Test func contentTypesFollowTheExtension() {
@@ -52,8 +55,9 @@ struct SourceTests {
                 .init(path: "a/index.html", bytes: Array("<p>\"hi\"</p>\n".utf8)),
             ], directoryName: "dashboard")
         let text = source.render()
-        let html = text.firstRange(of: "\"a/index.html\": EmbeddedAsset(contentType: \"text/html; charset=utf-8\", "
-            + #"text: "<p>\"hi\"</p>\n")"#)
+        let html = text.firstRange(
+            of: "\"a/index.html\": EmbeddedAsset(contentType: \"text/html; charset=utf-8\", "
+                + #"text: "<p>\"hi\"</p>\n")"#)
         let png = text.firstRange(of: "\"z.png\": EmbeddedAsset(contentType: \"image/png\", bytes: [")
         #expect(html != nil && png != nil, "\(text)")
         if let html, let png { #expect(html.lowerBound < png.lowerBound, "sorted by path") }

@@ -69,7 +69,8 @@ struct ContainerTests {
         let health = try await Podman.run(["healthcheck", "run", name])
         #expect(health.status == .exited(0), "HEALTHCHECK failed: \(health.stdout) \(health.stderr)")
 
-        let accepted = try HTTPClient.request(port: port, "POST", "/enqueue", body: #"{"id":"container-job","payload":"a"}"#)
+        let accepted = try HTTPClient.request(
+            port: port, "POST", "/enqueue", body: #"{"id":"container-job","payload":"a"}"#)
         #expect(accepted.status == 202, "\(accepted)")
         try await waitForJob("container-job", port: port, state: "done")
 
@@ -81,7 +82,8 @@ struct ContainerTests {
 
         // Stop with a job running: the drain lets it finish, reaps the workers and exits 0, well before the
         // stop timeout would SIGKILL anything.
-        let inFlight = try HTTPClient.request(port: port, "POST", "/enqueue", body: #"{"id":"in-flight","payload":"b"}"#)
+        let inFlight = try HTTPClient.request(
+            port: port, "POST", "/enqueue", body: #"{"id":"in-flight","payload":"b"}"#)
         #expect(inFlight.status == 202, "\(inFlight)")
         try await waitForJob("in-flight", port: port, state: "running")
         let start = ContinuousClock.now
@@ -104,7 +106,9 @@ struct ContainerTests {
 
     /// Polls `/readyz` on the published port until it answers 200.
     private func waitUntilReady(port: UInt16, name: String) async throws {
-        try await eventually("container \(name) ready on 127.0.0.1:\(port)", timeout: .seconds(30), interval: .milliseconds(100)) {
+        try await eventually(
+            "container \(name) ready on 127.0.0.1:\(port)", timeout: .seconds(30), interval: .milliseconds(100)
+        ) {
             (try? HTTPClient.request(port: port, "GET", "/readyz", timeout: .seconds(2)).status) == 200
         }
     }

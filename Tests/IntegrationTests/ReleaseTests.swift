@@ -11,7 +11,7 @@ struct ReleaseTests {
         let version = try SourceTree.version()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        try await CommandRun.checked(["tar", "-xzf", tarball, "-C", directory.path])
+        try await CommandRun.checked(CommandRun.idlePriority + ["tar", "-xzf", tarball, "-C", directory.path])
         let top = try FileManager.default.contentsOfDirectory(atPath: directory.path)
         #expect(top == ["prefork-\(version)"], "the tarball holds one directory named after the version")
         let release = directory.path + "/prefork-\(version)"
@@ -43,9 +43,14 @@ struct ReleaseTests {
             }
         }
         let log = { "release supervisor stderr:\n" + child.stderr.text.suffix(4000) }
-        let port = try await eventuallyValue("the released prefork's listening line", timeout: .seconds(15), context: log) {
+        let port = try await eventuallyValue(
+            "the released prefork's listening line", timeout: .seconds(15), context: log
+        ) {
             () -> UInt16? in
-            guard let line = child.stderr.lines.lazy.compactMap(LogLine.parse).first(where: { $0.string("event") == "listening" }),
+            guard
+                let line = child.stderr.lines.lazy.compactMap(LogLine.parse).first(where: {
+                    $0.string("event") == "listening"
+                }),
                 let address = line.string("addr"), let colon = address.lastIndex(of: ":")
             else { return nil }
             return UInt16(address[address.index(after: colon)...])
@@ -55,7 +60,8 @@ struct ReleaseTests {
         let body = #"{"id":"release-job","payload":"hello","max_retries":10}"#
         let accepted = try HTTPClient.request(port: port, "POST", "/enqueue", body: body)
         #expect(accepted.status == 202, "\(accepted)")
-        let done = try await eventuallyValue("release-job done", timeout: .seconds(30), context: log) { () -> [String: Any]? in
+        let done = try await eventuallyValue("release-job done", timeout: .seconds(30), context: log) {
+            () -> [String: Any]? in
             let record = try HTTPClient.request(port: port, "GET", "/jobs/release-job").json()
             return record.string("state") == "done" ? record : nil
         }

@@ -36,7 +36,9 @@ struct VersionTests {
     private func expectVersionLine(_ output: String, program: String) async throws {
         let version = try SourceTree.version()
         let prefix = "\(program) \(version) (commit "
-        #expect(output.hasPrefix(prefix) && output.hasSuffix(")"), "\(program) --version printed \(output.debugDescription)")
+        #expect(
+            output.hasPrefix(prefix) && output.hasSuffix(")"), "\(program) --version printed \(output.debugDescription)"
+        )
         guard output.hasPrefix(prefix), output.hasSuffix(")") else { return }
         let commit = String(output.dropFirst(prefix.count).dropLast())
         let isHex = commit.count == 7 && commit.allSatisfy { $0.isHexDigit && !$0.isUppercase }

@@ -40,6 +40,15 @@ extension CommandRun {
         return run.stdout
     }
 
+    /// A prefix that runs a command only on CPU time nothing else wants (`chrt --idle 0`, else `nice -n 19`):
+    /// for the heavy work of a few tests (a release build, container images), so the timing of the tests
+    /// running beside them is not disturbed. What the command starts inherits it.
+    static let idlePriority: [String] = {
+        if let chrt = executablePath("chrt") { return [chrt, "--idle", "0"] }
+        if let nice = executablePath("nice") { return [nice, "-n", "19"] }
+        return []
+    }()
+
     /// `name` itself when it holds a slash, else its first executable match in `PATH`.
     static func executablePath(_ name: String, path: String? = nil) -> String? {
         if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }

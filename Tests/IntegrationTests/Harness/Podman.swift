@@ -13,21 +13,28 @@ enum Podman {
             ?? "localhost/prefork-base:bookworm"
     }
 
-    /// Runs `podman arguments...`.
+    /// Runs `podman arguments...` on idle CPU time (see `CommandRun.idlePriority`; containers it starts inherit
+    /// it).
     static func run(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> CommandRun {
-        try await CommandRun.tool(["podman"] + arguments, timeout: timeout)
+        try await CommandRun.tool(command(arguments), timeout: timeout)
     }
 
-    /// Runs `podman arguments...`, throwing unless it exits 0; returns stdout.
+    /// Like `run`, throwing unless podman exits 0; returns stdout.
     @discardableResult
     static func checked(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> String {
-        try await CommandRun.checked(["podman"] + arguments, timeout: timeout)
+        try await CommandRun.checked(command(arguments), timeout: timeout)
+    }
+
+    private static func command(_ arguments: [String]) -> [String] {
+        CommandRun.idlePriority + [CommandRun.executablePath("podman") ?? "podman"] + arguments
     }
 
     /// Why containers cannot be built and run here, or nil: podman or runc missing, no base image, or a
     /// trivial container failing to run.
     static func unavailableReason() async -> String? {
-        guard CommandRun.executablePath("podman") != nil else { return "podman is not installed (apt-get install podman runc)" }
+        guard CommandRun.executablePath("podman") != nil else {
+            return "podman is not installed (apt-get install podman runc)"
+        }
         guard CommandRun.executablePath("runc") != nil else { return "runc is not installed (apt-get install runc)" }
         do {
             let exists = try await run(["image", "exists", baseImage])

@@ -5,9 +5,9 @@ import Glibc
 /// once per test run and shared: the first test to ask builds it, the others wait for that build.
 ///
 /// It builds in a scratch path of its own (`.build/ship`), because `swift test` keeps `.build` locked while the
-/// tests run (a nested `swift build` there would wait forever), and at the lowest CPU priority, so the tests
-/// running beside it keep their timing. `.build/ship.lock` (flock) keeps two test runs on one checkout from
-/// building into it at once.
+/// tests run (a nested `swift build` there would wait forever), and on idle CPU time only
+/// (`CommandRun.idlePriority`), so the tests running beside it keep their timing. `.build/ship.lock` (flock)
+/// keeps two test runs on one checkout from building into it at once.
 enum ReleaseBuild {
     /// What asking for the tarball came to.
     enum Outcome: Sendable {
@@ -47,11 +47,14 @@ enum ReleaseBuild {
         guard lock >= 0 else { return .failed("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lock) }  // also releases the flock
         do {
-            try await eventually("the release build lock \(lockPath)", timeout: buildTimeout, interval: .milliseconds(200)) {
+            try await eventually(
+                "the release build lock \(lockPath)", timeout: buildTimeout, interval: .milliseconds(200)
+            ) {
                 flock(lock, LOCK_EX | LOCK_NB) == 0
             }
-            var command = [SourceTree.path("scripts/release"), "--scratch-path", scratchPath, "--dist", distDirectory]
-            if let nice = CommandRun.executablePath("nice") { command = [nice, "-n", "19"] + command }
+            let command =
+                CommandRun.idlePriority
+                + [SourceTree.path("scripts/release"), "--scratch-path", scratchPath, "--dist", distDirectory]
             let start = ContinuousClock.now
             let run = try await CommandRun.tool(command, timeout: buildTimeout)
             guard run.status == .exited(0) else {
