@@ -40,11 +40,11 @@ extension CommandRun {
         return run.stdout
     }
 
-    /// A prefix that runs a command only on CPU time nothing else wants (`chrt --idle 0`, else `nice -n 19`):
-    /// for the heavy work of a few tests (a release build, container images), so the timing of the tests
-    /// running beside them is not disturbed. What the command starts inherits it.
+    /// A prefix that runs a command at the lowest CPU priority (`nice -n 19`): for the heavy work of a few tests
+    /// (a release build, container images). What the command starts inherits it. (Not `chrt --idle`: an idle
+    /// task preempted inside fork holds the cgroup lock that a supervisor moving a worker into its cgroup waits
+    /// for, which made other tests' respawns slow.)
     static let idlePriority: [String] = {
-        if let chrt = executablePath("chrt") { return [chrt, "--idle", "0"] }
         if let nice = executablePath("nice") { return [nice, "-n", "19"] }
         return []
     }()

@@ -13,8 +13,8 @@ enum Podman {
             ?? "localhost/prefork-base:bookworm"
     }
 
-    /// Runs `podman arguments...` on idle CPU time (see `CommandRun.idlePriority`; containers it starts inherit
-    /// it).
+    /// Runs `podman arguments...` at the lowest CPU priority (see `CommandRun.idlePriority`; containers it starts
+    /// inherit it).
     static func run(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> CommandRun {
         try await CommandRun.tool(command(arguments), timeout: timeout)
     }

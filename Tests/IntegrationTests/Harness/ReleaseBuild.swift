@@ -5,9 +5,10 @@ import Glibc
 /// once per test run and shared: the first test to ask builds it, the others wait for that build.
 ///
 /// It builds in a scratch path of its own (`.build/ship`), because `swift test` keeps `.build` locked while the
-/// tests run (a nested `swift build` there would wait forever), and on idle CPU time only
-/// (`CommandRun.idlePriority`), so the tests running beside it keep their timing. `.build/ship.lock` (flock)
-/// keeps two test runs on one checkout from building into it at once.
+/// tests run (a nested `swift build` there would wait forever). It starts once the other tests have settled
+/// (`waitForOtherTestsToSettle`) and runs at the lowest priority, because two cores compiling at -O beside the
+/// timing-sensitive tests (a worker respawned within 2 s) made those fail. `.build/ship.lock` (flock) keeps two
+/// test runs on one checkout from building into it at once.
 enum ReleaseBuild {
     /// What asking for the tarball came to.
     enum Outcome: Sendable {
@@ -41,8 +42,14 @@ enum ReleaseBuild {
         }
     }
 
+    /// How long this test process must have had no child processes before the build starts.
+    static let settledFor: Duration = .seconds(3)
+    /// How long to wait for that before building anyway.
+    static let settleTimeout: Duration = .seconds(300)
+
     private static func build() async -> Outcome {
         if let reason = missingPrerequisite() { return .unavailable(reason) }
+        await waitForOtherTestsToSettle()
         let lock = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard lock >= 0 else { return .failed("cannot open \(lockPath): \(String(cString: strerror(errno)))") }
         defer { close(lock) }  // also releases the flock
@@ -67,6 +74,30 @@ enum ReleaseBuild {
             return .built(path)
         } catch {
             return .failed("\(error)")
+        }
+    }
+
+    /// Waits until this test process has had no live child process (the supervisors and workers the other
+    /// integration tests start) for `settledFor`, or `settleTimeout` passes: the condition for "the other tests
+    /// are done", which the test library cannot tell.
+    private static func waitForOtherTestsToSettle() async {
+        let me = getpid()
+        var quietSince: ContinuousClock.Instant?
+        do {
+            try await eventually(
+                "the other tests' processes to finish", timeout: settleTimeout, interval: .milliseconds(200)
+            ) {
+                let busy = ProcessTable.children(of: me).contains { !$0.isZombie }
+                if busy {
+                    quietSince = nil
+                    return false
+                }
+                let since = quietSince ?? ContinuousClock.now
+                quietSince = since
+                return elapsed(since: since) >= settledFor
+            }
+        } catch {
+            print("release build: other tests still running after \(settleTimeout); building beside them")
         }
     }
 
