@@ -29,9 +29,9 @@ enum Podman {
         CommandRun.idlePriority + [CommandRun.executablePath("podman") ?? "podman"] + arguments
     }
 
-    /// Why containers cannot be built and run here, or nil: podman or runc missing, no base image, or a
-    /// trivial container failing to run.
-    static func unavailableReason() async -> String? {
+    /// Why containers cannot be built here, or nil: podman or runc missing, or no base image. Cheap: no
+    /// container is started.
+    static func missingReason() async -> String? {
         guard CommandRun.executablePath("podman") != nil else {
             return "podman is not installed (apt-get install podman runc)"
         }
@@ -41,6 +41,15 @@ enum Podman {
             guard exists.status == .exited(0) else {
                 return "no base image \(baseImage): run scripts/container-base (or set PREFORK_CONTAINER_BASE)"
             }
+        } catch {
+            return "podman failed: \(error)"
+        }
+        return nil
+    }
+
+    /// Why containers cannot run here, or nil: a trivial container from the base image fails.
+    static func cannotRunReason() async -> String? {
+        do {
             let probe = try await run(["run", "--rm"] + runtimeOptions + ["--network", "none", baseImage, "true"])
             guard probe.status == .exited(0) else {
                 return "podman cannot run a container here (\(probe.status)): \(probe.stderr.suffix(1000))"

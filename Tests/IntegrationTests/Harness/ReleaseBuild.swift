@@ -63,6 +63,7 @@ enum ReleaseBuild {
                 CommandRun.idlePriority
                 + [SourceTree.path("scripts/release"), "--scratch-path", scratchPath, "--dist", distDirectory]
             let start = ContinuousClock.now
+            print("release build: scripts/release into \(scratchPath)")
             let run = try await CommandRun.tool(command, timeout: buildTimeout)
             guard run.status == .exited(0) else {
                 return .failed("scripts/release \(run.status):\n\(run.stderr.suffix(6000))")
