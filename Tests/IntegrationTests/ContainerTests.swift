@@ -10,15 +10,15 @@ struct ContainerTests {
     private let stopTimeoutSeconds = 40
 
     @Test func imageServesKeepsJobsAcrossARestartAndDrainsOnStop() async throws {
-        if let reason = await Podman.missingReason() {
-            Requirement.unmet(reason)
+        if let missing = await Podman.missingReason() {
+            _ = Component.require(false, missing)
             return
         }
         // After the release build, which waits for the other tests to finish: containers beside them would
         // disturb their timing.
         guard let tarball = try await ReleaseBuild.tarball() else { return }
-        if let reason = await Podman.cannotRunReason() {
-            Requirement.unmet(reason)
+        if let missing = await Podman.cannotRunReason() {
+            _ = Component.require(false, missing)
             return
         }
         let name = "prefork-test-" + UUID().uuidString.prefix(8).lowercased()
@@ -41,7 +41,7 @@ struct ContainerTests {
         let context = (tarball as NSString).deletingLastPathComponent
         try await Podman.checked(
             ["build"] + Podman.runtimeOptions + [
-                "--format", "docker", "--layers=false", "-f", SourceTree.path("Containerfile"),
+                "--format", "docker", "--layers=false", "-f", Repository.path("Containerfile"),
                 "--build-arg", "BASE=\(Podman.baseImage)",
                 "--build-arg", "TARBALL=\((tarball as NSString).lastPathComponent)", "-t", image, context,
             ], timeout: .seconds(300))

@@ -8,7 +8,7 @@ import Testing
 struct ReleaseTests {
     @Test func unpackedTarballRunsAJobAndDrains() async throws {
         guard let tarball = try await ReleaseBuild.tarball() else { return }
-        let version = try SourceTree.version()
+        let version = try Repository.version()
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         try await CommandRun.checked(CommandRun.idlePriority + ["tar", "-xzf", tarball, "-C", directory.path])

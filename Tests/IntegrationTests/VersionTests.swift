@@ -24,7 +24,7 @@ struct VersionTests {
     }
 
     @Test func healthAndTheListeningLineCarryTheVersion() async throws {
-        let version = try SourceTree.version()
+        let version = try Repository.version()
         let prefork = try await PreforkProcess.start()
         defer { prefork.terminateAndReap() }
         #expect(try prefork.request("GET", "/healthz").json().string("version") == version)
@@ -34,7 +34,7 @@ struct VersionTests {
     /// Checks `output` is `PROGRAM VERSION (commit C)\n` with VERSION from the file and C the first 7 hex digits
     /// of HEAD (when these are the binaries built from this checkout and git is at hand), else "unknown".
     private func expectVersionLine(_ output: String, program: String) async throws {
-        let version = try SourceTree.version()
+        let version = try Repository.version()
         let prefix = "\(program) \(version) (commit "
         #expect(
             output.hasPrefix(prefix) && output.hasSuffix(")"), "\(program) --version printed \(output.debugDescription)"
@@ -51,7 +51,7 @@ struct VersionTests {
     /// HEAD of the checkout, through git; nil without git or outside a checkout.
     private func headCommit() async throws -> String? {
         guard CommandRun.executablePath("git") != nil else { return nil }
-        let run = try await CommandRun.tool(["git", "-C", SourceTree.root, "rev-parse", "HEAD"])
+        let run = try await CommandRun.tool(["git", "-C", Repository.root, "rev-parse", "HEAD"])
         guard run.status == .exited(0) else { return nil }
         return run.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -10,20 +10,7 @@ extension CommandRun {
         guard let name = arguments.first, let executable = executablePath(name) else {
             throw SpawnError(description: "\(arguments.first ?? "(nothing)") not found in PATH")
         }
-        let child = try Spawn.start(
-            executable: executable, arguments: Array(arguments.dropFirst()), environment: environment,
-            echoPrefix: Binaries.echoPrefix)
-        guard let status = try await Spawn.waitForExit(child.pid, timeout: timeout) else {
-            kill(child.pid, SIGKILL)
-            _ = Spawn.reap(child.pid)
-            throw WaitTimeout(
-                description: "\(arguments.joined(separator: " ")) still running after \(timeout); output:\n"
-                    + child.stdout.text.suffix(4000) + "\n" + child.stderr.text.suffix(4000))
-        }
-        try await eventually("output pipes of \(name) closed", timeout: .seconds(5)) {
-            child.stdout.isClosed && child.stderr.isClosed
-        }
-        return CommandRun(status: status, stdout: child.stdout.text, stderr: child.stderr.text)
+        return try await run(executable, Array(arguments.dropFirst()), environment: environment, timeout: timeout)
     }
 
     /// Like `tool`, but throws unless the command exits 0; returns its stdout.

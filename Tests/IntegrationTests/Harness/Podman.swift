@@ -29,33 +29,34 @@ enum Podman {
         CommandRun.idlePriority + [CommandRun.executablePath("podman") ?? "podman"] + arguments
     }
 
-    /// Why containers cannot be built here, or nil: podman or runc missing, or no base image. Cheap: no
+    /// What building containers needs and is missing here, or nil: podman, runc, the base image. Cheap: no
     /// container is started.
     static func missingReason() async -> String? {
         guard CommandRun.executablePath("podman") != nil else {
-            return "podman is not installed (apt-get install podman runc)"
+            return "podman (apt-get install podman runc)"
         }
-        guard CommandRun.executablePath("runc") != nil else { return "runc is not installed (apt-get install runc)" }
+        guard CommandRun.executablePath("runc") != nil else { return "runc (apt-get install runc)" }
         do {
             let exists = try await run(["image", "exists", baseImage])
             guard exists.status == .exited(0) else {
-                return "no base image \(baseImage): run scripts/container-base (or set PREFORK_CONTAINER_BASE)"
+                return "the base image \(baseImage) (scripts/container-base makes it; or set PREFORK_CONTAINER_BASE)"
             }
         } catch {
-            return "podman failed: \(error)"
+            return "a working podman (\(error))"
         }
         return nil
     }
 
-    /// Why containers cannot run here, or nil: a trivial container from the base image fails.
+    /// What running containers needs and is missing here, or nil: a trivial container from the base image must
+    /// run.
     static func cannotRunReason() async -> String? {
         do {
             let probe = try await run(["run", "--rm"] + runtimeOptions + ["--network", "none", baseImage, "true"])
             guard probe.status == .exited(0) else {
-                return "podman cannot run a container here (\(probe.status)): \(probe.stderr.suffix(1000))"
+                return "a podman that can run a container (\(probe.status): \(probe.stderr.suffix(1000)))"
             }
         } catch {
-            return "podman failed: \(error)"
+            return "a working podman (\(error))"
         }
         return nil
     }

@@ -1,5 +1,6 @@
 import Foundation
 import Glibc
+import Testing
 
 /// The release tarball for the tests that need one (ReleaseTests, ContainerTests), made by `scripts/release`
 /// once per test run and shared: the first test to ask builds it, the others wait for that build.
@@ -14,29 +15,29 @@ enum ReleaseBuild {
     enum Outcome: Sendable {
         /// The tarball's absolute path.
         case built(String)
-        /// A release cannot be built here (the reason names what is missing): skip, or fail under CI.
+        /// A release cannot be built here for want of this: skip, or fail under CI (`Component.require`).
         case unavailable(String)
         /// The build was attempted and failed.
         case failed(String)
     }
 
     /// `swift build`'s scratch directory for the release.
-    static var scratchPath: String { SourceTree.path(".build/ship") }
+    static var scratchPath: String { Repository.path(".build/ship") }
     /// Where the tarball is written.
     static var distDirectory: String { scratchPath + "/dist" }
     /// Held while building.
-    static var lockPath: String { SourceTree.path(".build/ship.lock") }
+    static var lockPath: String { Repository.path(".build/ship.lock") }
     /// A cold release build takes 1.5 minutes on an idle 2-core machine; leave room for a busy one.
     static let buildTimeout: Duration = .seconds(600)
 
     private static let shared = Task<Outcome, Never> { await build() }
 
-    /// The tarball's path; nil (after reporting it through `Requirement`) when no release can be built here.
+    /// The tarball's path; nil (after reporting it through `Component.require`) when no release can be built here.
     static func tarball() async throws -> String? {
         switch await shared.value {
         case .built(let path): return path
-        case .unavailable(let reason):
-            Requirement.unmet(reason)
+        case .unavailable(let what):
+            _ = Component.require(false, what)
             return nil
         case .failed(let message): throw SpawnError(description: message)
         }
@@ -61,7 +62,7 @@ enum ReleaseBuild {
             }
             let command =
                 CommandRun.idlePriority
-                + [SourceTree.path("scripts/release"), "--scratch-path", scratchPath, "--dist", distDirectory]
+                + [Repository.path("scripts/release"), "--scratch-path", scratchPath, "--dist", distDirectory]
             let start = ContinuousClock.now
             print("release build: scripts/release into \(scratchPath)")
             let run = try await CommandRun.tool(command, timeout: buildTimeout)
@@ -102,21 +103,20 @@ enum ReleaseBuild {
         }
     }
 
-    /// Why a release cannot be built here, or nil: no toolchain in PATH, or one without the static Swift
-    /// runtime that `--static-swift-stdlib` links.
+    /// What a release build needs and is missing here, or nil: scripts/release, a toolchain in PATH, the static
+    /// Swift runtime that `--static-swift-stdlib` links.
     private static func missingPrerequisite() -> String? {
-        guard FileManager.default.isExecutableFile(atPath: SourceTree.path("scripts/release")) else {
-            return "no scripts/release in \(SourceTree.root)"
+        guard FileManager.default.isExecutableFile(atPath: Repository.path("scripts/release")) else {
+            return "scripts/release (in \(Repository.root))"
         }
         guard let swift = CommandRun.executablePath("swift") else {
-            return "no swift in PATH, so no release can be built"
+            return "a swift toolchain in PATH (to build the release)"
         }
         let toolchain = URL(fileURLWithPath: swift).resolvingSymlinksInPath().deletingLastPathComponent()
             .deletingLastPathComponent()  // usr/bin/swift -> usr
         let runtime = toolchain.appendingPathComponent("lib/swift_static/linux/libswiftCore.a").path
         guard FileManager.default.fileExists(atPath: runtime) else {
-            return "the Swift toolchain at \(toolchain.path) has no static runtime (\(runtime)), which "
-                + "--static-swift-stdlib needs"
+            return "the static Swift runtime (\(runtime), which --static-swift-stdlib links)"
         }
         return nil
     }
