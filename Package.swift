@@ -20,9 +20,18 @@ let package = Package(
         .target(name: "Postgres", dependencies: ["CPostgres", "System"]),
         .target(name: "System", dependencies: ["CLinux"], swiftSettings: crossModule),
         .target(name: "IPC", swiftSettings: crossModule),
-        .executableTarget(name: "Supervisor", dependencies: ["IPC", "System", "Postgres"]),
-        .target(name: "PreforkWorker", dependencies: ["IPC", "System"], swiftSettings: crossModule),
+        .executableTarget(
+            name: "Supervisor", dependencies: ["IPC", "System", "Postgres"],
+            plugins: ["EmbedBuildInfo", "EmbedAssets"]),
+        .target(
+            name: "PreforkWorker", dependencies: ["IPC", "System"], swiftSettings: crossModule,
+            plugins: ["EmbedBuildInfo"]),
         .executableTarget(name: "Worker", dependencies: ["IPC", "System", "PreforkWorker"]),
+        // Build time only: VERSION, the git commit and dashboard/ compiled into the binaries (Plugins/).
+        .executableTarget(name: "EmbedBuildInfoTool"),
+        .plugin(name: "EmbedBuildInfo", capability: .buildTool(), dependencies: ["EmbedBuildInfoTool"]),
+        .plugin(name: "EmbedAssets", capability: .buildTool(), dependencies: ["EmbedBuildInfoTool"]),
+        .testTarget(name: "EmbedBuildInfoToolTests", dependencies: ["EmbedBuildInfoTool"]),
         .testTarget(name: "IPCTests", dependencies: ["IPC"]),
         .testTarget(name: "PreforkWorkerTests", dependencies: ["PreforkWorker", "IPC", "System"]),
         .testTarget(name: "WorkerTests", dependencies: ["Worker", "PreforkWorker", "IPC", "System"]),

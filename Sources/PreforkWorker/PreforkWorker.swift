@@ -48,10 +48,13 @@ public enum PreforkWorker {
     }
 }
 
-/// The version of this build of Prefork.
+/// The version of this build of Prefork, compiled in from the package's VERSION file by the `EmbedBuildInfo`
+/// plugin: the same value the supervisor requires of a `prefork-worker` that says `ready`.
 public enum PreforkVersion {
     /// "MAJOR.MINOR.PATCH".
-    public static let current = "0.9.0"
+    public static let current = GeneratedBuildInfo.version
+    /// The first 7 hex digits of the git commit built, or "unknown" outside a git checkout.
+    public static let commit = GeneratedBuildInfo.commit
 }
 
 /// The worker's life: announce readiness, then run one job at a time until told to stop or the pipe closes.

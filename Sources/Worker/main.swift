@@ -16,7 +16,8 @@ do {
         try? FileDescriptor.standardOutput.writeAll(Array((WorkerCommandLine.usage + "\n").utf8))
         Process.exit(0)
     case .version:
-        try? FileDescriptor.standardOutput.writeAll(Array("prefork-worker \(PreforkVersion.current)\n".utf8))
+        let version = "prefork-worker \(PreforkVersion.current) (commit \(PreforkVersion.commit))\n"
+        try? FileDescriptor.standardOutput.writeAll(Array(version.utf8))
         Process.exit(0)
     }
 } catch {

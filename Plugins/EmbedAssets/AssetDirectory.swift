@@ -1,0 +1,1 @@
+../../Sources/EmbedBuildInfoTool/AssetDirectory.swift
