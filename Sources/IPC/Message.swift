@@ -49,8 +49,16 @@ public enum Message: Equatable, Sendable {
         /// Jobs were queued behind this one when it was handed out, so the next `run` will follow this
         /// attempt's result at once: the worker may look for it before sleeping.
         public var jobsWaiting: Bool
-        /// The most output the supervisor keeps; a worker cuts its output here and sets `truncated`.
+        /// The most output the supervisor keeps; a worker cuts its output here and sets `truncated`. 0: no limit
+        /// of its own (the frame's size still bounds it: see `outputLimit`).
         public var maximumOutputBytes: UInt32
+
+        /// The output a worker may send: `maximumOutputBytes`, or with 0 what fits in a result frame beside its
+        /// other fields (the detail, at most 4 KiB, and the job id).
+        public var outputLimit: Int {
+            let fitting = FrameHeader.defaultMaximumBodyLength - 64 * 1024
+            return maximumOutputBytes == 0 ? fitting : min(Int(maximumOutputBytes), fitting)
+        }
         /// Creates a run message.
         public init(
             jobID: String, attempt: UInt32, payload: [UInt8], timeoutMilliseconds: UInt64, jobsWaiting: Bool = false,

@@ -19,7 +19,7 @@ public struct Job: Sendable {
         payload = run.payload
         attempt = Int(run.attempt)
         timeoutMilliseconds = run.timeoutMilliseconds
-        maximumOutputBytes = Int(run.maximumOutputBytes)
+        maximumOutputBytes = run.outputLimit
         self.writer = writer
     }
 

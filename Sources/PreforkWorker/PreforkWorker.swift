@@ -110,7 +110,7 @@ struct WorkerLoop<Handler: JobHandler> {
             result.output = Array(failure.message.utf8)
             result.detail = failure.detail
         }
-        let limit = Int(run.maximumOutputBytes)
+        let limit = run.outputLimit
         if result.output.count > limit {
             result.output.removeSubrange(limit...)
             result.truncated = true

@@ -113,8 +113,10 @@ extension Supervisor {
             return
         case .failed(let outcome, let error, let detail):
             guard let job = ledger[end.jobID], job.state == .running, job.attempts == end.attempt else { return }
+            // The backoff grows with the attempts since the last manual retry, as the budget does.
             let retryAt =
-                job.attemptsInBudget <= job.maxRetries ? backoff.retryAt(afterAttempts: end.attempt, now: now) : nil
+                job.attemptsInBudget <= job.maxRetries
+                ? backoff.retryAt(afterAttempts: job.attemptsInBudget, now: now) : nil
             event = .attemptFailed(
                 id: end.jobID, attempt: end.attempt, outcome: outcome, error: error, detail: detail,
                 runMicroseconds: end.runMicroseconds, retryAt: retryAt, at: now)

@@ -28,7 +28,19 @@ extension Supervisor {
         if next.listen != config.listen { ignored.append("listen") }
         if next.dataDir != config.dataDir { ignored.append("data_dir") }
         if next.journalFsync != config.journalFsync { ignored.append("journal.fsync") }
+        if next.journalCompactBytes != config.journalCompactBytes { ignored.append("journal.compact_bytes") }
+        if next.httpMaxEventClients != config.httpMaxEventClients { ignored.append("http.max_event_clients") }
+        if next.pidfile != config.pidfile { ignored.append("pidfile") }
+        if next.queueBackend != config.queueBackend { ignored.append("queue.backend") }
+        if next.postgresURL != config.postgresURL { ignored.append("postgres.url") }
+        if next.postgresNodeID != config.postgresNodeID { ignored.append("postgres.node_id") }
+        if next.postgresLeaseMs != config.postgresLeaseMs { ignored.append("postgres.lease_ms") }
+        if next.postgresConnectTimeoutMs != config.postgresConnectTimeoutMs { ignored.append("postgres.connect_timeout_ms") }
         (next.listen, next.dataDir, next.journalFsync) = (config.listen, config.dataDir, config.journalFsync)
+        (next.journalCompactBytes, next.httpMaxEventClients, next.pidfile) =
+            (config.journalCompactBytes, config.httpMaxEventClients, config.pidfile)
+        (next.queueBackend, next.postgresURL, next.postgresNodeID) = (config.queueBackend, config.postgresURL, config.postgresNodeID)
+        (next.postgresLeaseMs, next.postgresConnectTimeoutMs) = (config.postgresLeaseMs, config.postgresConnectTimeoutMs)
 
         // A worker count changed with SIGTTIN/SIGTTOU stays unless the file's `workers` changed.
         let workersChanged = next.workers != config.workers

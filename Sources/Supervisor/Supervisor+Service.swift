@@ -61,9 +61,13 @@ extension Supervisor {
                             ["schedule": .string(tick.name), "id": .string(job.id), "catch_up": .bool(catchUp)])
                     }
                 case .failure(let failure):
+                    let reason: String
+                    switch failure {
+                    case .refused(let refusal): reason = refusal.metricsReason.rawValue
+                    case .unavailable(let why): reason = "database unavailable: \(why)"
+                    }
                     logger.warn(
-                        "schedule_skipped",
-                        ["schedule": .string(tick.name), "id": .string(tick.job.id), "reason": .string("\(failure)")])
+                        "schedule_skipped", ["schedule": .string(tick.name), "id": .string(tick.job.id), "reason": .string(reason)])
                 }
             }
             return
@@ -80,7 +84,10 @@ extension Supervisor {
             metrics.jobRejected(error.metricsReason)
             logger.warn(
                 "schedule_skipped",
-                ["schedule": .string(tick.name), "id": .string(tick.job.id), "reason": .string("\(error)")])
+                [
+                    "schedule": .string(tick.name), "id": .string(tick.job.id),
+                    "reason": .string(error.metricsReason.rawValue),
+                ])
         }
     }
 

@@ -35,7 +35,7 @@ struct CancelTests {
         defer { prefork.terminateAndReap() }
         try await prefork.waitForIdleWorkers(2)
 
-        try prefork.enqueueAccepted(id: "long", payload: "@sleep 3000", maxRetries: 3)
+        try prefork.enqueueAccepted(id: "long", payload: "@sleep 30000", maxRetries: 3)
         let worker = try await prefork.waitForWorker(runningJob: "long")
         try await prefork.waitForJob("long", state: "running")
 
@@ -45,9 +45,10 @@ struct CancelTests {
         let record = try response.json()
         #expect(record.string("state") == "canceled")
 
-        let after = try await prefork.waitForIdleWorkers(2)
+        let after = try await prefork.waitForIdleWorkers(2, timeout: .seconds(20))
         #expect(!after.contains(worker), "worker \(worker) that ran the canceled job is still listed")
-        #expect(elapsed(since: start) < .seconds(2), "the running job's worker was not killed promptly")
+        // Killed, not left to run its 30 s (a generous bound: the machine may be loaded).
+        #expect(elapsed(since: start) < .seconds(15), "the running job's worker was not killed promptly")
         try await prefork.eventually("worker \(worker) killed and reaped") { !ProcessTable.workerExists(worker) }
         try await prefork.waitForNoZombies()
 

@@ -72,9 +72,10 @@ private struct SeededGenerator: RandomNumberGenerator {
         let listed = try second.request("GET", "/jobs?limit=10000").json().objects("jobs") ?? []
         #expect(metrics.contains("prefork_jobs_retained \(listed.count)\n"), "seed \(seed)")
 
-        // Leaks: back to the configured 3 workers (SIGHUP), let respawns settle, then no zombie, descriptors as at
-        // start, no stray child.
-        second.sendSignal(SIGHUP)
+        // Leaks: back to 3 workers (`prefork ctl scale 3`: a SIGHUP keeps a count changed by SIGTTIN/SIGTTOU), let
+        // respawns settle, then no zombie, descriptors as at start, no stray child.
+        let scaled = try await CommandRun.supervisor(["ctl", "scale", "3", "--data-dir", directory.path])
+        #expect(scaled.status == .exited(0), "\(scaled.stderr)")
         try await second.eventually("3 live workers and no other child", timeout: .seconds(10)) {
             try second.liveWorkerPIDs().count == 3 && second.children.filter { !$0.isZombie }.count == 3
         }

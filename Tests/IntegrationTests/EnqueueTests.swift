@@ -161,7 +161,7 @@ struct EnqueueTests {
         let prefork = try await PreforkProcess.start()
         defer { prefork.terminateAndReap() }
 
-        for path in ["/nope", "/", "/enqueue/extra", "/healthz/x"] {
+        for path in ["/nope", "/ui/nope.js", "/enqueue/extra", "/healthz/x"] {
             let response = try prefork.request("GET", path)
             #expect(response.status == 404, "GET \(path): \(response)")
             #expect((try? response.json())?.string("error") != nil, "GET \(path): \(response.text)")

@@ -118,8 +118,8 @@ struct ExecTests {
         try prefork.enqueueAccepted(id: "tree", payload: "")
         let worker = try await prefork.waitForWorker(runningJob: "tree")
         let start = ContinuousClock.now
-        let failed = try await prefork.waitForJob("tree", state: "failed")
-        #expect(elapsed(since: start) < .seconds(3))
+        let failed = try await prefork.waitForJob("tree", state: "failed", timeout: .seconds(20))
+        #expect(elapsed(since: start) < .seconds(15))  // not the 30 s the command would take
         #expect(failed.string("last_error") == "timeout after 300 ms")
 
         let markerText = (try? String(contentsOfFile: marker, encoding: .utf8)) ?? ""

@@ -24,6 +24,7 @@ struct HTTPTests {
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         let prefork = try await PreforkProcess.start()
         defer { prefork.terminateAndReap() }
+        try await prefork.waitForIdleWorkers(2)  // /readyz is 200 once a worker is up
 
         let connection = try prefork.connect()
         let requests = [("GET", "/healthz"), ("GET", "/jobs/missing"), ("GET", "/readyz"), ("GET", "/nowhere")]
@@ -149,7 +150,7 @@ struct HTTPTests {
         defer { prefork.terminateAndReap() }
 
         #expect(try prefork.request("GET", "/healthz").status == 200)
-        #expect(try prefork.request("GET", "/readyz").status == 200)
+        try await prefork.eventually("a worker is up") { try prefork.request("GET", "/readyz").status == 200 }
         let denied = try prefork.request("GET", "/workers")
         #expect(denied.status == 401)
         #expect(denied.header("WWW-Authenticate") == "Bearer")

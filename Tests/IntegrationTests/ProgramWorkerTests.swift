@@ -19,10 +19,11 @@ struct ProgramWorkerTests {
     static let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
 
     /// A supervisor whose workers run the Python fixture worker.
+    /// Nil (the test skips) without python3.
     private func start(
         workers: Int = 1, config: [String: Any] = [:], env: [String: String] = [:]
-    ) async throws -> PreforkProcess {
-        let python = try #require(Self.python, "python3 is needed for the Python SDK tests")
+    ) async throws -> PreforkProcess? {
+        guard Component.require(Self.python != nil, "python3"), let python = Self.python else { return nil }
         let base: [String: Any] = [
             "workers": workers, "handler": "program",
             "program": [
@@ -35,7 +36,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func stateLoadedAtImportSurvivesAcrossJobs() async throws {
-        let prefork = try await start()
+        guard let prefork = try await start() else { return }
         defer { prefork.terminateAndReap() }
         var results: [String] = []
         for index in 0..<4 {
@@ -50,7 +51,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func anExceptionFailsTheAttemptWithItsMessageAndIsRetried() async throws {
-        let prefork = try await start()
+        guard let prefork = try await start() else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "e", payload: "raise the sky fell", maxRetries: 1)
         let failed = try await prefork.waitForJob("e", state: "failed", timeout: .seconds(20))
@@ -60,7 +61,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func aSegfaultIsACrashNamingTheSignalAndTheWorkerIsReplaced() async throws {
-        let prefork = try await start()
+        guard let prefork = try await start() else { return }
         defer { prefork.terminateAndReap() }
         let before = try await prefork.waitForIdleWorkers(1, timeout: .seconds(20))
         try prefork.enqueueAccepted(id: "s", payload: "segv")
@@ -72,7 +73,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func aJobPastItsTimeoutIsKilledWithItsProcessGroup() async throws {
-        let prefork = try await start(config: ["job_timeout_ms": 1500])
+        guard let prefork = try await start(config: ["job_timeout_ms": 1500]) else { return }
         defer { prefork.terminateAndReap() }
         try await prefork.waitForIdleWorkers(1, timeout: .seconds(20))
         let marker = prefork.directory.path + "/child.pid"
@@ -87,7 +88,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func garbageOnTheResultPipeIsAProtocolError() async throws {
-        let prefork = try await start()
+        guard let prefork = try await start() else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "g", payload: "garbage")
         let failed = try await prefork.waitForJob("g", state: "failed", timeout: .seconds(20))
@@ -96,14 +97,14 @@ struct ProgramWorkerTests {
     }
 
     @Test func aProgramThatExitsBeforeReadyGetsTheRestartDelay() async throws {
-        let prefork = try await start(env: ["FIXTURE_START": "exit"])
+        guard let prefork = try await start(env: ["FIXTURE_START": "exit"]) else { return }
         defer { prefork.terminateAndReap() }
         let delayed = try await prefork.waitForLog(event: "worker_restart_delayed", timeout: .seconds(20))
         #expect((delayed.int("delay_ms") ?? 0) > 0)
     }
 
     @Test func aProgramThatNeverSaysReadyIsKilledAtTheStartTimeout() async throws {
-        let prefork = try await start(config: ["worker": ["start_timeout_ms": 1000]], env: ["FIXTURE_START": "hang"])
+        guard let prefork = try await start(config: ["worker": ["start_timeout_ms": 1000]], env: ["FIXTURE_START": "hang"]) else { return }
         defer { prefork.terminateAndReap() }
         let timedOut = try await prefork.waitForLog(event: "worker_start_timeout", timeout: .seconds(20))
         #expect(timedOut.int("timeout_ms") == 1000)
@@ -111,7 +112,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func theMemoryLimitStopsAHandlerThatAllocatesWithoutBound() async throws {
-        let prefork = try await start(config: ["worker": ["memory_limit_mb": 200]])
+        guard let prefork = try await start(config: ["worker": ["memory_limit_mb": 200]]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "m", payload: "alloc")
         let failed = try await prefork.waitForJob("m", state: "failed", timeout: .seconds(30))
@@ -121,7 +122,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func maxJobsRecyclesTheWorker() async throws {
-        let prefork = try await start(config: ["worker": ["max_jobs": 2]])
+        guard let prefork = try await start(config: ["worker": ["max_jobs": 2]]) else { return }
         defer { prefork.terminateAndReap() }
         var pids: [String] = []
         for index in 0..<4 {
@@ -134,7 +135,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func sigtermLetsARunningJobFinishAndReapsEverything() async throws {
-        let prefork = try await start(config: ["shutdown_timeout_ms": 20_000])
+        guard let prefork = try await start(config: ["shutdown_timeout_ms": 20_000]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "d", payload: "sleep 1.5")
         try await prefork.waitForJob("d", state: "running", timeout: .seconds(20))
@@ -147,7 +148,7 @@ struct ProgramWorkerTests {
     }
 
     @Test func progressShowsInTheRecordWhileTheJobRuns() async throws {
-        let prefork = try await start()
+        guard let prefork = try await start() else { return }
         defer { prefork.terminateAndReap() }
         let gate = prefork.directory.path + "/go"
         try prefork.enqueueAccepted(id: "p", payload: "progress \(gate)")
@@ -159,6 +160,14 @@ struct ProgramWorkerTests {
         let done = try await prefork.waitForJob("p", state: "done", timeout: .seconds(10))
         #expect(done["progress"] is NSNull)
         #expect(done.string("result") == "finished")
+    }
+
+    @Test func theSDKsOwnUnitTestsPass() async throws {
+        guard Component.require(Self.python != nil, "python3"), let python = Self.python else { return }
+        let run = try await CommandRun.run(
+            python, ["-m", "unittest", "discover", "-s", Repository.root + "/sdk/python/tests"],
+            timeout: .seconds(120))
+        #expect(run.status == .exited(0), "\(run.stdout)\n\(run.stderr)")
     }
 
     @Test func checkConfigRefusesAProgramNotInPath() async throws {

@@ -194,11 +194,11 @@ import Testing
         let start = ContinuousClock.now
         for index in 0..<3 { try prefork.enqueueAccepted(id: "bg-\(index)", payload: "") }
         for index in 0..<3 {
-            let done = try await prefork.waitForJob("bg-\(index)", state: "done")
+            let done = try await prefork.waitForJob("bg-\(index)", state: "done", timeout: .seconds(60))
             #expect(done.string("result") == "ok\n")
         }
-        // Done when the command exits, not when the background children close its stdout.
-        #expect(elapsed(since: start) < .seconds(4))
+        // Done when the command exits, not when the background children (311 s) close its stdout.
+        #expect(elapsed(since: start) < .seconds(60))
         try await prefork.eventually("no sleep 311 or 312 left") {
             ProcessTable.live(commandLine: ["sleep", "311"]).isEmpty
                 && ProcessTable.live(commandLine: ["sleep", "312"]).isEmpty

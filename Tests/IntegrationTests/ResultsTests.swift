@@ -86,7 +86,7 @@ struct ResultsTests {
         }
         let started = ContinuousClock.now
         #expect(try prefork.request("GET", "/healthz").status == 200)
-        #expect(elapsed(since: started) < .seconds(1))
+        #expect(elapsed(since: started) < .seconds(5))
         var states: [String: Int] = [:]
         for connection in connections {
             let response = try connection.readResponse()

@@ -67,7 +67,7 @@ struct SignalTests {
         let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 20000, "shutdown_timeout_ms": 20000])
         defer { prefork.terminateAndReap() }
 
-        try prefork.enqueueAccepted(id: "endless", payload: "@sleep 10000")
+        try prefork.enqueueAccepted(id: "endless", payload: "@sleep 60000")
         let worker = try await prefork.waitForWorker(runningJob: "endless")
         prefork.sendSignal(SIGTERM)
         try await prefork.waitForLog(event: "shutdown_started")
@@ -75,8 +75,8 @@ struct SignalTests {
 
         let start = ContinuousClock.now
         prefork.sendSignal(SIGTERM)
-        #expect(try await prefork.waitForExit(timeout: .seconds(5)) == .exited(0))
-        #expect(elapsed(since: start) < .seconds(2))
+        #expect(try await prefork.waitForExit(timeout: .seconds(20)) == .exited(0))
+        #expect(elapsed(since: start) < .seconds(15))  // not the 20 s shutdown timeout
         #expect(!ProcessTable.workerExists(worker), "worker \(worker) outlived the supervisor")
         #expect(prefork.logEvents("job_done").isEmpty)
     }
@@ -85,13 +85,13 @@ struct SignalTests {
         let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 20000, "shutdown_timeout_ms": 300])
         defer { prefork.terminateAndReap() }
 
-        try prefork.enqueueAccepted(id: "overstays", payload: "@sleep 10000")
+        try prefork.enqueueAccepted(id: "overstays", payload: "@sleep 60000")
         let worker = try await prefork.waitForWorker(runningJob: "overstays")
         let start = ContinuousClock.now
         prefork.sendSignal(SIGTERM)
-        #expect(try await prefork.waitForExit(timeout: .seconds(5)) == .exited(0))
+        #expect(try await prefork.waitForExit(timeout: .seconds(30)) == .exited(0))
         #expect(elapsed(since: start) >= .milliseconds(250), "exited before the shutdown timeout")
-        #expect(elapsed(since: start) < .seconds(3))
+        #expect(elapsed(since: start) < .seconds(20))  // not the 60 s the job would take
         #expect(!ProcessTable.workerExists(worker), "worker \(worker) outlived the supervisor")
         let interrupted = prefork.logEvents("job_interrupted") { $0.string("id") == "overstays" }
         #expect(interrupted.first?.string("state") == "queued")
@@ -111,8 +111,8 @@ struct SignalTests {
 
         let start = ContinuousClock.now
         prefork.sendSignal(SIGTERM)
-        #expect(try await prefork.waitForExit(timeout: .seconds(5)) == .exited(0))
-        #expect(elapsed(since: start) < .seconds(2))
+        #expect(try await prefork.waitForExit(timeout: .seconds(20)) == .exited(0))
+        #expect(elapsed(since: start) < .seconds(15))  // not the 30 s shutdown timeout
         for pid in workers { #expect(!ProcessTable.workerExists(pid), "worker \(pid) outlived the supervisor") }
         try await prefork.waitForLog(event: "shutdown_complete")
     }

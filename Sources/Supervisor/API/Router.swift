@@ -10,9 +10,12 @@ extension Supervisor: HTTPResponder {
         return .error(.unauthorized("missing or wrong bearer token (Authorization: Bearer <auth_token>)"))
     }
 
-    /// Paths that need no token: the health probes.
+    /// Paths that need no token: the health probes and the dashboard's files (the page asks for the token and
+    /// sends it with its API calls; the files hold no data).
     static func isPublic(_ segments: [String]) -> Bool {
-        segments.count == 1 && (segments[0] == "healthz" || segments[0] == "readyz")
+        if segments.isEmpty { return true }
+        if segments.count == 2 && segments[0] == "ui" { return true }
+        return segments.count == 1 && (segments[0] == "healthz" || segments[0] == "readyz")
     }
 
     /// Answers one request (already screened), now or later (`?wait_ms`, `/events`). Never fails: every failure is
@@ -52,6 +55,9 @@ extension Supervisor: HTTPResponder {
         case ("pause", 1, _), ("resume", 1, _): return methodNotAllowed("POST")
         case ("schedules", 1, "GET"): return schedulesRoute()
         case ("stats", 1, "GET"): return statsRoute()
+        case (nil, 0, "GET"): return dashboardRoute("index.html")
+        case ("ui", 2, "GET"): return dashboardRoute(segments[1])
+        case (nil, 0, _), ("ui", 2, _): return methodNotAllowed("GET, HEAD")
         case ("healthz", 1, "GET"): return healthRoute()
         case ("readyz", 1, "GET"): return readinessRoute()
         case ("workers", 1, "GET"): return workersRoute()
@@ -77,6 +83,26 @@ extension Supervisor: HTTPResponder {
 
     private func methodNotAllowed(_ allowed: String) -> HTTPResponse {
         .error(.methodNotAllowed(allowed))
+    }
+
+    // MARK: Dashboard
+
+    /// The dashboard's files, compiled in from dashboard/ at build time. Everything the page loads comes from
+    /// here (no CDN): the policy forbids anything else, inline scripts and styles included.
+    private func dashboardRoute(_ name: String) -> HTTPResponse {
+        guard let asset = EmbeddedAssets.files[name], !name.hasPrefix(".") else {
+            return .error(404, "no dashboard file \(name)")
+        }
+        return HTTPResponse(
+            status: 200,
+            headers: [
+                (
+                    "Content-Security-Policy",
+                    "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'"
+                ),
+                ("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"), ("Cache-Control", "no-cache"),
+            ],
+            body: asset.bytes, contentType: asset.contentType)
     }
 
     // MARK: Service

@@ -13,7 +13,7 @@ enum ClientCommands {
 
     static let usageText = """
         usage: prefork submit [--id ID] [--max-retries N] [--priority P] [--timeout-ms N] [--delay-ms N]
-                              [--run-at TIME] [--wait[=SECONDS]] PAYLOAD|-
+                              [--run-at TIME] [--callback-url URL] [--wait[=SECONDS]] PAYLOAD|-
                prefork submit --batch FILE|-          (one JSON job object per line)
                prefork job ID [--wait[=SECONDS]]
                prefork jobs [--state S] [--priority P] [--limit N] [--cursor C]
@@ -25,6 +25,10 @@ enum ClientCommands {
 
     /// Runs `arguments` (the command word first); returns the exit status.
     static func run(_ arguments: [String], environment: [String: String]) -> Int32 {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(usageText)
+            return 0
+        }
         var options = Options(arguments: Array(arguments.dropFirst()))
         let command = arguments[0]
         do throws(Failure) {

@@ -15,6 +15,10 @@ enum Ctl {
         """
 
     static func run(_ arguments: [String], environment: [String: String]) -> Int32 {
+        if arguments.contains("--help") || arguments.contains("-h") {
+            print(usageText)
+            return 0
+        }
         var words: [String] = []
         var dataDirectory: String?
         var configPath: String?

@@ -95,6 +95,10 @@ extension Config {
         commands:
           journal check DIR    the same report as --check-journal for the data directory DIR; exit 0 when the
                                journal is whole, 1 when a start would repair it, 2 when a start would refuse it
+          submit, job, jobs, cancel, retry, pause, resume
+                               the command-line client of a running supervisor (prefork submit --help)
+          ctl reload|stop|scale N|status
+                               signal the supervisor that owns a data directory (prefork ctl --help)
 
         environment (overrides the config file, overridden by flags; empty values are ignored):
           PREFORK_LISTEN, WORKERS, QUEUE_SIZE, PREFORK_DATA_DIR, PREFORK_LOG_LEVEL, PREFORK_LOG_FORMAT,

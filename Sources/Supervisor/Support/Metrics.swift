@@ -24,7 +24,8 @@ final class Metrics {
     /// The `route` label of `prefork_http_requests_total`: the API's routes with ids left out, so the label
     /// set stays small.
     enum Route: Int, CaseIterable {
-        case enqueue, jobs, job, healthz, readyz, workers, metrics, other
+        case enqueue, jobs, job, healthz, readyz, workers, metrics, events, stats, schedules, pause, resume, jobRetry
+        case bulk, dashboard, other
 
         /// The route a raw request path belongs to.
         init(path: String) {
@@ -35,6 +36,15 @@ final class Metrics {
             case "/readyz": self = .readyz
             case "/workers": self = .workers
             case "/metrics": self = .metrics
+            case "/events": self = .events
+            case "/stats": self = .stats
+            case "/schedules": self = .schedules
+            case "/pause": self = .pause
+            case "/resume": self = .resume
+            case "/", "/index.html": self = .dashboard
+            case _ where path.hasPrefix("/ui/"): self = .dashboard
+            case _ where path.hasPrefix("/jobs/retry") || path.hasPrefix("/jobs/cancel"): self = .bulk
+            case _ where path.hasPrefix("/jobs/") && path.hasSuffix("/retry"): self = .jobRetry
             case _ where path.hasPrefix("/jobs/"): self = .job
             default: self = .other
             }
@@ -50,6 +60,14 @@ final class Metrics {
             case .readyz: "/readyz"
             case .workers: "/workers"
             case .metrics: "/metrics"
+            case .events: "/events"
+            case .stats: "/stats"
+            case .schedules: "/schedules"
+            case .pause: "/pause"
+            case .resume: "/resume"
+            case .jobRetry: "/jobs/{id}/retry"
+            case .bulk: "/jobs/retry|cancel"
+            case .dashboard: "/"
             case .other: "other"
             }
         }
