@@ -275,7 +275,7 @@ public enum PostgresSchema {
     public static let prepared: [PostgresStatement] = [
         registerNode, renewLease, insertJob, selectJob, claimJobs, completeJobs, rescueJobs, cancelJob, forgetNodes,
         notify, insertJobs, selectJobs, listJobs, retryJob, setCallback, setPaused, readSettings, countQueued,
-        runningCanceled, retryJobs, cancelJobs,
+        runningCanceled, retryJobs, cancelJobs, pendingCallbacks,
     ]
 
     /// The columns of a whole job record, in this order, as every statement that returns records selects them.
@@ -379,6 +379,18 @@ public enum PostgresSchema {
     public static let runningCanceled = PostgresStatement(
         name: "prefork_running_canceled",
         sql: "SELECT id FROM prefork_jobs WHERE id = ANY($1::text[]) AND state = 'canceled'")
+
+    /// Finished jobs whose callback is still to be delivered and whose record has not changed since `$1` (epoch
+    /// ms): deliveries their node may have died with. A node adopts them at registration (at least once: a live
+    /// node still retrying one delivers it too).
+    public static let pendingCallbacks = PostgresStatement(
+        name: "prefork_pending_callbacks",
+        sql: """
+            SELECT \(recordColumns) FROM prefork_jobs
+            WHERE callback_url IS NOT NULL AND state IN ('done', 'failed', 'canceled')
+              AND (callback IS NULL OR callback->>'state' = 'pending') AND updated_at < $1
+            ORDER BY seq LIMIT 1000
+            """)
 
     /// Settings changed (pause, resume): nodes re-read them.
     public static let settingsChannel = "prefork_settings"

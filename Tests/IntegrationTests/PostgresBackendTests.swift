@@ -214,6 +214,27 @@ struct PostgresBackendTests {
         #expect(try prefork.request("GET", "/metrics").text.contains("prefork_postgres_ready 1"))
     }
 
+    @Test func callbacksAreDeliveredAndTheirStateIsSharedAcrossNodes() async throws {
+        guard let url = try await schema() else { return }
+        let receiver = try CallbackReceiver(statuses: [500])
+        defer { receiver.stop() }
+        let callbacks: [String: Any] = ["callbacks": ["allowed_hosts": ["127.0.0.1"]]]
+        let first = try await node("cb1", url: url, config: callbacks)
+        defer { first.terminateAndReap() }
+        let second = try await node("cb2", url: url, config: callbacks)
+        defer { second.terminateAndReap() }
+        try await waitReady(first)
+        try await waitReady(second)
+        let body = #"{"id": "cb", "payload": "@ok", "callback_url": "http://127.0.0.1:\#(receiver.port)/hook"}"#
+        #expect(try first.request("POST", "/enqueue", body: body).status == 202)
+        let record = try await second.waitForJob("cb", "callback delivered", timeout: .seconds(20)) {
+            $0.object("callback")?.string("state") == "delivered"
+        }
+        #expect(record.object("callback")?.int("attempts") == 2)
+        #expect(receiver.requests.count == 2)
+        #expect(receiver.requests.last?.json.string("state") == "done")
+    }
+
     @Test func withoutLibpqTheNodeExitsNamingIt() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

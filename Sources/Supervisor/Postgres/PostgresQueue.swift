@@ -165,9 +165,24 @@ final class PostgresQueue {
             paused = results.last?.bool(row: 0, column: 0) ?? false
             supervisor.metrics.paused = paused
             supervisor.logger.info("postgres_registered", ["node": .string(nodeID), "epoch": .int(epoch)])
+            adoptPendingCallbacks()
             flushCompletions()
             claimSoon()
             supervisor.notifyReadyIfUp()
+        }
+    }
+
+    /// Callbacks of finished jobs that nobody has delivered for two leases (their node died or restarted) are
+    /// delivered from here: the jobs enter the local ledger as they are and the dispatcher resumes them.
+    private func adoptPendingCallbacks() {
+        session.run([.prepared(PostgresSchema.pendingCallbacks, [.int(now - 2 * Int64(config.postgresLeaseMs))])]) {
+            [unowned self] result in
+            guard case .success(let results) = result else { return }
+            let jobs = PostgresRecords.jobs(results[0], now: now)
+            guard !jobs.isEmpty else { return }
+            for job in jobs where supervisor.ledger[job.id] == nil { _ = try? supervisor.ledger.record(.snapshot(job)) }
+            supervisor.logger.info("postgres_callbacks_adopted", ["jobs": .int(jobs.count)])
+            supervisor.callbacks?.resumePending()
         }
     }
 
