@@ -102,7 +102,7 @@ extension Config {
 
         environment (overrides the config file, overridden by flags; empty values are ignored):
           PREFORK_LISTEN, WORKERS, QUEUE_SIZE, PREFORK_DATA_DIR, PREFORK_LOG_LEVEL, PREFORK_LOG_FORMAT,
-          PREFORK_AUTH_TOKEN, PREFORK_POSTGRES_URL
+          PREFORK_AUTH_TOKEN, PREFORK_QUEUE_BACKEND, PREFORK_POSTGRES_URL, PREFORK_NODE_ID
 
         precedence: defaults < config file < environment < flags.
         Every config file key is described in README.md ("Configuration").
@@ -112,7 +112,8 @@ extension Config {
     private static let environmentKeys: [(name: String, key: String)] = [
         ("PREFORK_LISTEN", "listen"), ("WORKERS", "workers"), ("QUEUE_SIZE", "queue_size"),
         ("PREFORK_DATA_DIR", "data_dir"), ("PREFORK_LOG_LEVEL", "log_level"), ("PREFORK_AUTH_TOKEN", "auth_token"),
-        ("PREFORK_LOG_FORMAT", "log_format"), ("PREFORK_POSTGRES_URL", "postgres.url"),
+        ("PREFORK_LOG_FORMAT", "log_format"), ("PREFORK_QUEUE_BACKEND", "queue.backend"),
+        ("PREFORK_POSTGRES_URL", "postgres.url"), ("PREFORK_NODE_ID", "postgres.node_id"),
     ]
 
     /// Flags that set a config key.
@@ -181,6 +182,13 @@ extension Config {
             logLevel = level
         case "postgres.url":
             postgresURL = text
+        case "postgres.node_id":
+            postgresNodeID = text
+        case "queue.backend":
+            guard let backend = QueueBackend(rawValue: text) else {
+                return "expected one of " + QueueBackend.allCases.map(\.rawValue).joined(separator: ", ")
+            }
+            queueBackend = backend
         case "log_format":
             guard let format = LogFormat(rawValue: text) else {
                 return "expected one of " + LogFormat.allCases.map(\.rawValue).joined(separator: ", ")

@@ -55,6 +55,8 @@ final class PostgresQueue {
     private var completionsInFlight = 0
     private var completionFlushScheduled = false
     private var leaseTimer: TimerID?
+    /// Fires 5/6 of a lease after the last renewal: the node fences itself before anyone may rescue its jobs.
+    private var fenceTimer: TimerID?
     private var pollTimer: TimerID?
     private var claimTimer: TimerID?
     private var waiters: [String: [Waiter]] = [:]
@@ -118,6 +120,7 @@ final class PostgresQueue {
     /// Stops its timers and closes the connection (after the outcomes were written, or the drain gave up).
     func close() {
         loop.cancel(leaseTimer)
+        loop.cancel(fenceTimer)
         loop.cancel(pollTimer)
         loop.cancel(claimTimer)
         for (_, list) in waiters {
@@ -161,7 +164,7 @@ final class PostgresQueue {
                 return
             }
             epoch = Int64(registered)
-            lastRenewal = started
+            renewed(at: started)
             paused = results.last?.bool(row: 0, column: 0) ?? false
             supervisor.metrics.paused = paused
             supervisor.logger.info("postgres_registered", ["node": .string(nodeID), "epoch": .int(epoch)])
@@ -186,12 +189,22 @@ final class PostgresQueue {
         }
     }
 
-    /// Every `lease_ms / 3`: renew the lease, rescue lapsed nodes' jobs, re-check canceled jobs running here,
-    /// and self-fence when the lease could not be renewed in time.
+    /// Every `lease_ms / 3`: renew the lease, rescue lapsed nodes' jobs, and re-check canceled jobs running here.
     private func leaseTick() {
         leaseTimer = loop.schedule(after: leaseInterval) { [unowned self] in leaseTick() }
-        if epoch != 0, loop.now - lastRenewal > Milliseconds(config.postgresLeaseMs) * 5 / 6 { selfFence() }
         if epoch == 0 { register() } else { renew() }
+    }
+
+    /// A renewal (or the registration) sent at `started` succeeded: the lease holds until `started + lease_ms` by
+    /// the database's record, so this node gives its jobs up at 5/6 of that unless it renews again first.
+    private func renewed(at started: Milliseconds) {
+        lastRenewal = started
+        loop.cancel(fenceTimer)
+        let deadline = started + Milliseconds(config.postgresLeaseMs) * 5 / 6
+        fenceTimer = loop.schedule(at: deadline) { [unowned self] in
+            fenceTimer = nil
+            if epoch != 0 { selfFence() }
+        }
     }
 
     private func renew() {
@@ -215,7 +228,7 @@ final class PostgresQueue {
                 selfFence()
                 return
             }
-            lastRenewal = started
+            renewed(at: started)
             let rescued = results[1]
             if rescued.rowCount > 0 {
                 supervisor.metrics.postgresRescued += rescued.rowCount
