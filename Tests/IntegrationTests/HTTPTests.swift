@@ -70,7 +70,7 @@ struct HTTPTests {
             let response = try connection.readResponse()
             #expect(response.status == 400, "\(garbage.debugDescription): \(response)")
             #expect((try? response.json())?.string("error") != nil, "\(garbage.debugDescription): \(response.text)")
-            #expect(try await connection.waitForClose(timeout: .seconds(2)), "\(garbage.debugDescription): still open")
+            #expect(try await connection.waitForClose(timeout: .seconds(10)), "\(garbage.debugDescription): still open")
         }
         #expect(try prefork.request("GET", "/healthz").status == 200)
     }
@@ -86,7 +86,7 @@ struct HTTPTests {
         let response = try connection.readResponse()
         #expect(response.status == 431)
         #expect((try? response.json())?.string("error") != nil, "\(response.text)")
-        #expect(try await connection.waitForClose(timeout: .seconds(2)))
+        #expect(try await connection.waitForClose(timeout: .seconds(10)))
 
         let fine = try prefork.request("GET", "/healthz", headers: [("X-Filler", String(repeating: "f", count: 200))])
         #expect(fine.status == 200)
@@ -101,7 +101,7 @@ struct HTTPTests {
         try slow.send("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
         // Others are served while the slow client dawdles.
         #expect(try prefork.request("GET", "/healthz").status == 200)
-        #expect(try await slow.waitForClose(timeout: .seconds(3)), "slow-header connection still open after 3 s")
+        #expect(try await slow.waitForClose(timeout: .seconds(10)), "slow-header connection still open after 10 s")
         #expect(elapsed(since: start) >= .milliseconds(150), "closed before the header timeout")
         if let response = try slow.takeBufferedResponse() {
             #expect(response.status == 408, "a response before closing a slow client should be 408: \(response)")
@@ -115,7 +115,7 @@ struct HTTPTests {
         let connection = try prefork.connect()
         #expect(try connection.request("GET", "/healthz").status == 200)
         let start = ContinuousClock.now
-        #expect(try await connection.waitForClose(timeout: .seconds(3)), "idle connection still open after 3 s")
+        #expect(try await connection.waitForClose(timeout: .seconds(10)), "idle connection still open after 10 s")
         #expect(elapsed(since: start) >= .milliseconds(200))
     }
 

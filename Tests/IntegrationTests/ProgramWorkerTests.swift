@@ -112,11 +112,15 @@ struct ProgramWorkerTests {
     }
 
     @Test func theMemoryLimitStopsAHandlerThatAllocatesWithoutBound() async throws {
-        guard let prefork = try await start(config: ["worker": ["memory_limit_mb": 200]]) else { return }
+        guard let prefork = try await start(config: ["worker": ["memory_limit_mb": 200], "job_timeout_ms": 60_000]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "m", payload: "alloc")
         let failed = try await prefork.waitForJob("m", state: "failed", timeout: .seconds(30))
-        #expect(failed.string("last_error")?.contains("MemoryError") == true || failed.objects("history")?.first?.string("outcome") == "crash")
+        // Python raises MemoryError (the attempt fails, the worker lives) or dies trying (a crash): either way the
+        // attempt fails and the service goes on.
+        #expect(
+            failed.string("last_error")?.contains("MemoryError") == true
+                || failed.objects("history")?.first?.string("outcome") == "crash", "\(failed)")
         try prefork.enqueueAccepted(id: "after", payload: "echo still here")
         #expect(try await prefork.waitForJob("after", state: "done", timeout: .seconds(20)).string("result") == "still here")
     }

@@ -32,7 +32,7 @@ sys.dont_write_bytecode = True  # keep the SDK directory free of __pycache__
 sys.path.insert(0, SDK_DIR)
 import prefork_worker  # noqa: E402  (only for its version and the cross-checks of its encoder)
 
-TIMEOUT = 5.0
+TIMEOUT = 30.0  # generous: only a broken SDK waits this long, and a loaded machine must not fail a test
 MAX_BODY = 8 * 1024 * 1024
 READY, RUN, RESULT, STOP, PROGRESS = 1, 2, 3, 4, 5
 
@@ -393,7 +393,7 @@ class ReadyAndResults(WorkerTestCase):
         _, result = sup.run(b"sleep 50", jobs_waiting=1)
         self.assertEqual(result["ok"], 1)
         self.assertGreaterEqual(result["duration_us"], 50000)
-        self.assertLess(result["duration_us"], 5000000)
+        self.assertLess(result["duration_us"], 30000000)
 
     def test_job_fields_and_close_on_exec(self):
         sup = self.start()
