@@ -47,7 +47,8 @@ struct HTTPTests {
     }
 
     @Test func requestSplitAcrossWritesIsAssembled() async throws {
-        let prefork = try await PreforkProcess.start()
+        // A minute for the header: the 2 ms pauses between chunks may stretch on a loaded machine.
+        let prefork = try await PreforkProcess.start(config: ["http": ["header_timeout_ms": 60_000]])
         defer { prefork.terminateAndReap() }
 
         let connection = try prefork.connect()

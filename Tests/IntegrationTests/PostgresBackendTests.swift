@@ -13,7 +13,7 @@ struct PostgresBackendTests {
             config: deepMerge(
                 [
                     "queue": ["backend": "postgres"],
-                    "postgres": ["url": url, "node_id": node, "lease_ms": 2000, "connect_timeout_ms": 2000],
+                    "postgres": ["url": url, "node_id": node, "lease_ms": 4000, "connect_timeout_ms": 5000],
                 ], config))
     }
 
@@ -116,11 +116,11 @@ struct PostgresBackendTests {
         let rescuer = try await node("rescuer", url: url, config: ["workers": 1])
         defer { rescuer.terminateAndReap() }
         try await waitReady(rescuer)
-        let running = try await rescuer.waitForJob("r", "rescued and running again", timeout: .seconds(20)) {
+        let running = try await rescuer.waitForJob("r", "rescued and running again", timeout: .seconds(30)) {
             $0.int("attempts") == 2 && $0.string("state") == "running"
         }
-        // Lease 2 s, renewals every 2/3 s: rescued within the lease plus a margin.
-        #expect(elapsed(since: killedAt) < .seconds(10))
+        // Lease 4 s, renewals every 4/3 s: rescued within the lease plus a margin.
+        #expect(elapsed(since: killedAt) < .seconds(15))
         let history = running.objects("history") ?? []
         #expect(history.first?.string("outcome") == "interrupted")
         #expect(history.first?.string("error") == "node doomed lost during attempt 1")
@@ -134,18 +134,18 @@ struct PostgresBackendTests {
         let slow = try await node("slow", url: url, config: ["workers": 1, "job_timeout_ms": 20_000])
         defer { slow.terminateAndReap() }
         try await waitReady(slow)
-        try slow.enqueueAccepted(id: "late", payload: "@sleep 3000")
+        try slow.enqueueAccepted(id: "late", payload: "@sleep 6000")
         try await slow.waitForJob("late", state: "running", timeout: .seconds(10))
         // The supervisor stops (its worker goes on): its lease lapses and another node takes the job over.
         slow.sendSignal(SIGSTOP)
         let other = try await node("other", url: url, config: ["workers": 1, "job_timeout_ms": 20_000])
         defer { other.terminateAndReap() }
         try await waitReady(other)
-        try await other.waitForJob("late", "taken over", timeout: .seconds(20)) { $0.int("attempts") == 2 }
+        try await other.waitForJob("late", "taken over", timeout: .seconds(30)) { $0.int("attempts") == 2 }
         slow.sendSignal(SIGCONT)
         // The stopped node's worker finished attempt 1 meanwhile; its result must not land.
         try await slow.waitForLog(event: "postgres_result_fenced", timeout: .seconds(20))
-        let record = try await other.waitForJob("late", state: "done", timeout: .seconds(20))
+        let record = try await other.waitForJob("late", state: "done", timeout: .seconds(30))
         #expect(record.int("attempts") == 2)
         #expect(record.objects("history")?.map { $0.string("outcome") ?? "" } == ["interrupted", "ok"])
         #expect(try slow.request("GET", "/metrics").text.contains("prefork_postgres_fenced_total 1"))

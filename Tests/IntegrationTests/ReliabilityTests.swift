@@ -252,10 +252,11 @@ import Testing
                 "\($0): \(ProcessTable.readFile("/proc/\($0)/cgroup") ?? "?") parent \(ProcessTable.entry($0)?.parentPID ?? 0)"
             }.joined(separator: "\n") + "\n" + second.logTail()
         }
-        try await eventually("sleep 315 killed at the next start", timeout: .seconds(5), context: leftovers) {
+        // Every supervisor empties the cgroups of dead ones when it starts: with tests running side by side,
+        // another test's supervisor may be the one that does it, so the check is on the process, not the log line.
+        try await eventually("sleep 315 killed at the next start", timeout: .seconds(10), context: leftovers) {
             ProcessTable.live(commandLine: ["sleep", "315"]).isEmpty
         }
-        #expect(!second.logEvents("stale_cgroup_emptied").isEmpty)
     }
 
     @Test func containmentModeIsReported() async throws {
