@@ -49,11 +49,12 @@ struct CrashTests {
     }
 
     @Test func killedWorkerFailsItsAttemptAndTheJobIsRetried() async throws {
-        let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 10000])
+        let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 120_000])
         defer { prefork.terminateAndReap() }
         try await prefork.waitForIdleWorkers(2)
 
-        try prefork.enqueueAccepted(id: "victim", payload: "@sleep 3000", maxRetries: 1)
+        // Long enough that the second attempt is still running when a slow test process looks for it.
+        try prefork.enqueueAccepted(id: "victim", payload: "@sleep 60000", maxRetries: 1)
         let worker = try await prefork.waitForWorker(runningJob: "victim")
         #expect(kill(worker, SIGKILL) == 0)
 

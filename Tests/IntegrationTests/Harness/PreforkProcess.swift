@@ -35,6 +35,8 @@ final class PreforkProcess: Sendable {
     let stdout: LineCollector
 
     private let exitStatus = Mutex<ExitStatus?>(nil)
+    /// The stderr lines parsed so far (see `logEvents`).
+    private let parsedEvents = Mutex(ParsedEvents())
     private let keepsDirectory = Mutex(false)
 
     private init(child: SpawnedChild, port: UInt16, directory: TemporaryDirectory, configPath: String) {
@@ -123,7 +125,18 @@ final class PreforkProcess: Sendable {
     // MARK: Logs
 
     /// Every stderr line parsed as JSON (lines that are not JSON objects are skipped).
-    var logEvents: [[String: Any]] { stderr.lines.compactMap(LogLine.parse) }
+    var logEvents: [[String: Any]] {
+        // Each line is parsed once: tests poll the log every few milliseconds, and parsing thousands of lines on
+        // every poll made a busy test run starve the supervisors it was testing.
+        let lines = stderr.lines
+        return parsedEvents.withLock { cache in
+            while cache.parsedLines < lines.count {
+                if let event = LogLine.parse(lines[cache.parsedLines]) { cache.events.append(event) }
+                cache.parsedLines += 1
+            }
+            return cache.events
+        }
+    }
 
     /// The log events named `event` that satisfy `predicate`, in order.
     func logEvents(_ event: String, where predicate: ([String: Any]) -> Bool = { _ in true }) -> [[String: Any]] {
@@ -220,6 +233,12 @@ enum LogLine {
         guard line.hasPrefix("{") else { return nil }
         return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any]
     }
+}
+
+/// Parsed log events, kept across calls. JSON objects are not Sendable; only this lock ever touches them.
+struct ParsedEvents: @unchecked Sendable {
+    var parsedLines = 0
+    var events: [[String: Any]] = []
 }
 
 extension Dictionary where Key == String, Value == Any {
