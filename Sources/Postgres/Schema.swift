@@ -275,7 +275,7 @@ public enum PostgresSchema {
     public static let prepared: [PostgresStatement] = [
         registerNode, renewLease, insertJob, selectJob, claimJobs, completeJobs, rescueJobs, cancelJob, forgetNodes,
         notify, insertJobs, selectJobs, listJobs, retryJob, setCallback, setPaused, readSettings, countQueued,
-        runningCanceled, retryJobs, cancelJobs, pendingCallbacks,
+        runningCanceled, retryJobs, cancelJobs, pendingCallbacks, releaseUnknownClaims,
     ]
 
     /// The columns of a whole job record, in this order, as every statement that returns records selects them.
@@ -390,6 +390,19 @@ public enum PostgresSchema {
             WHERE callback_url IS NOT NULL AND state IN ('done', 'failed', 'canceled')
               AND (callback IS NULL OR callback->>'state' = 'pending') AND updated_at < $1
             ORDER BY seq LIMIT 1000
+            """)
+
+    /// Gives back jobs claimed by node `$1` at epoch `$2` that the node does not know it holds (the claim
+    /// committed but its answer was lost with the connection): all its running jobs but those in `$3` (text[])
+    /// go back to the queue at time `$4`, their never-started attempt uncounted. Returns their ids.
+    public static let releaseUnknownClaims = PostgresStatement(
+        name: "prefork_release_unknown_claims",
+        sql: """
+            UPDATE prefork_jobs
+            SET state = 'queued', attempts = attempts - 1, owner = NULL, owner_epoch = NULL, run_at = $4,
+                updated_at = $4
+            WHERE owner = $1 AND owner_epoch = $2 AND state = 'running' AND NOT (id = ANY($3::text[]))
+            RETURNING id
             """)
 
     /// Settings changed (pause, resume): nodes re-read them.

@@ -12,7 +12,7 @@ struct PostgresBackendTests {
         try await PreforkProcess.start(
             config: deepMerge(
                 [
-                    "queue": ["backend": "postgres"],
+                    "queue": ["backend": "postgres"], "job_timeout_ms": 120_000,
                     "postgres": ["url": url, "node_id": node, "lease_ms": 4000, "connect_timeout_ms": 5000],
                 ], config))
     }

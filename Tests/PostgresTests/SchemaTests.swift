@@ -192,6 +192,21 @@ struct SchemaTests {
         #expect(try fixture.claim(10, node: "n1", epoch: epoch).map(\.id) == ["a"])
     }
 
+    @Test func claimsANodeDoesNotKnowItHoldsGoBackUncounted() throws {
+        let fixture = try Fixture()
+        defer { fixture.drop() }
+        let epoch = try fixture.register("n1", leaseUntil: fixture.now + 120_000)
+        for id in ["kept", "lost"] { _ = try fixture.insert(id) }
+        _ = try fixture.claim(10, node: "n1", epoch: epoch)
+        let released = try fixture.run(
+            PostgresSchema.releaseUnknownClaims,
+            [.text("n1"), .int(epoch), .text(PostgresArray.literal(["kept"])), .int(fixture.now)])
+        #expect(released.textRows == [["lost"]])
+        #expect(try fixture.job("lost")["state"] == "queued")
+        #expect(try fixture.job("lost")["attempts"] == "0")
+        #expect(try fixture.job("kept")["state"] == "running")
+    }
+
     @Test func claimsFromTwoConnectionsWithSkipLockedGetDisjointSets() throws {
         let fixture = try Fixture()
         defer { fixture.drop() }

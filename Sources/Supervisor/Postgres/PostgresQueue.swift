@@ -138,7 +138,30 @@ final class PostgresQueue {
     // MARK: Registration and lease
 
     private func connected() {
-        if epoch == 0 { register() } else { renew() }
+        if epoch == 0 {
+            register()
+        } else {
+            renew()
+            releaseUnknownClaims()
+        }
+    }
+
+    /// After a reconnect: a claim whose commit happened but whose answer was lost with the old connection left
+    /// jobs running under this node that it never started. They go back to the queue.
+    private func releaseUnknownClaims() {
+        let known = Array(claimedEpochs.keys) + backlog.map(\.job.id)
+        session.run(
+            [
+                .prepared(
+                    PostgresSchema.releaseUnknownClaims, [.text(nodeID), .int(epoch), .text(PostgresArray.literal(known)), .int(now)]),
+                .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]),
+            ]
+        ) { [unowned self] result in
+            guard case .success(let results) = result, results[0].rowCount > 0 else { return }
+            let ids = (0..<results[0].rowCount).compactMap { results[0].string(row: $0, column: 0) }
+            supervisor.logger.warn("postgres_claims_released", ["jobs": .int(ids.count), "ids": .strings(ids)])
+            claimSoon()
+        }
     }
 
     private func register() {
