@@ -43,7 +43,7 @@ extension Supervisor {
     }
 
     /// What an enqueue may contain, from the config and the clock.
-    private var enqueueRules: EnqueueRequest.Rules {
+    var enqueueRules: EnqueueRequest.Rules {
         EnqueueRequest.Rules(
             maximumPayloadBytes: config.maxPayloadBytes, allowedCallbackHosts: config.callbacksAllowedHosts ?? [],
             maximumBatchJobs: config.httpMaxBatchJobs, now: clock.wallMilliseconds())
@@ -56,7 +56,7 @@ extension Supervisor {
     }
 
     /// The error response of a refused enqueue.
-    private func refusal(_ error: EnqueueRefusal, id: String) -> HTTPResponse {
+    func refusal(_ error: EnqueueRefusal, id: String) -> HTTPResponse {
         switch error {
         case .conflict:
             return .error(409, "job \(id) already exists with different content (payload, max_retries, priority, timeout_ms or callback_url)")
@@ -142,7 +142,7 @@ extension Supervisor {
     }
 
     /// `?wait_ms=N`: nil when absent; 400 outside 0...`http.max_wait_ms`.
-    private func waitMilliseconds(_ request: HTTPRequest) throws(HTTPError) -> Int? {
+    func waitMilliseconds(_ request: HTTPRequest) throws(HTTPError) -> Int? {
         guard let items = request.queryItems else { throw .badRequest("query string has an invalid encoding") }
         guard let value = items.last(where: { $0.name == "wait_ms" })?.value else { return nil }
         guard let milliseconds = Int(value), (0...config.httpMaxWaitMs).contains(milliseconds) else {
@@ -154,7 +154,22 @@ extension Supervisor {
     // MARK: List
 
     func listJobsRoute(_ request: HTTPRequest) -> HTTPResponse {
-        guard let items = request.queryItems else { return .error(400, "query string has an invalid encoding") }
+        let filter: JobFilter
+        let limit: Int
+        let cursor: UInt64?
+        do throws(HTTPError) {
+            (filter, limit, cursor) = try listQuery(request)
+        } catch {
+            return .error(error)
+        }
+        let page = ledger.store.list(filter, before: cursor, limit: limit)
+        return listBody(page.jobs, nextCursor: page.nextCursor)
+    }
+
+    /// `GET /jobs`'s query: the filter (state, priority, created_after, created_before), the page size and the
+    /// cursor; a 400 names the parameter at fault.
+    func listQuery(_ request: HTTPRequest) throws(HTTPError) -> (JobFilter, limit: Int, cursor: UInt64?) {
+        guard let items = request.queryItems else { throw .badRequest("query string has an invalid encoding") }
         var filter = JobFilter()
         var limit = 100
         var cursor: UInt64?
@@ -163,42 +178,46 @@ extension Supervisor {
             case "state":
                 guard let parsed = JobState(rawValue: value) else {
                     let names = JobState.allCases.map(\.rawValue).joined(separator: ", ")
-                    return .error(400, "state must be one of \(names); got \"\(value)\"")
+                    throw .badRequest("state must be one of \(names); got \"\(value)\"")
                 }
                 filter.state = parsed
             case "priority":
                 guard let parsed = Int(value), JobSpec.priorities.contains(parsed) else {
-                    return .error(400, "priority must be an integer from 0 to 9; got \"\(value)\"")
+                    throw .badRequest("priority must be an integer from 0 to 9; got \"\(value)\"")
                 }
                 filter.priority = parsed
             case "created_after", "created_before":
                 guard let at = RFC3339.parse(value) else {
-                    return .error(400, "\(name) must be an RFC 3339 time such as 2026-12-01T03:00:00Z; got \"\(value)\"")
+                    throw .badRequest("\(name) must be an RFC 3339 time such as 2026-12-01T03:00:00Z; got \"\(value)\"")
                 }
                 if name == "created_after" { filter.createdAfter = at } else { filter.createdBefore = at }
             case "limit":
                 guard let parsed = Int(value), (1...10_000).contains(parsed) else {
-                    return .error(400, "limit must be an integer from 1 to 10000; got \"\(value)\"")
+                    throw .badRequest("limit must be an integer from 1 to 10000; got \"\(value)\"")
                 }
                 limit = parsed
             case "cursor":
                 guard let parsed = JobCursor.decode(value) else {
-                    return .error(400, "cursor is not one this server gave out (use next_cursor as returned)")
+                    throw .badRequest("cursor is not one this server gave out (use next_cursor as returned)")
                 }
                 cursor = parsed
             default:
                 continue  // unknown parameters are ignored, like unknown JSON fields
             }
         }
-        let page = ledger.store.list(filter, before: cursor, limit: limit)
+        return (filter, limit, cursor)
+    }
+
+    /// A page of records as `GET /jobs` answers it.
+    func listBody(_ jobs: [Job], nextCursor: UInt64?) -> HTTPResponse {
         var body: [UInt8] = []
         body.appendASCII("{\"jobs\":[")
-        for (index, job) in page.jobs.enumerated() {
+        for (index, job) in jobs.enumerated() {
             if index > 0 { body.append(UInt8(ascii: ",")) }
             job.appendJSON(to: &body, progress: ledger.progress[job.id])
         }
         body.appendASCII("],\"next_cursor\":")
-        body.appendJSONString(orNull: page.nextCursor.map(JobCursor.encode))
+        body.appendJSONString(orNull: nextCursor.map(JobCursor.encode))
         body.appendASCII("}\n")
         return .json(200, body)
     }

@@ -10,8 +10,11 @@ extension Supervisor {
             return postgresEnqueue(request, postgres)
         case ("jobs", 2, "GET"):
             let id = segments[1]
-            guard let wait = waitParameter(request) else {
-                return .response(.error(400, "wait_ms must be an integer from 0 to \(config.httpMaxWaitMs) (http.max_wait_ms)"))
+            let wait: Int?
+            do throws(HTTPError) {
+                wait = try waitMilliseconds(request)
+            } catch {
+                return .response(.error(error))
             }
             return deferred { [unowned self] exchange in
                 postgres.lookUp(id) { [unowned self] found in
@@ -94,28 +97,20 @@ extension Supervisor {
         .deferred(start)
     }
 
-    /// `?wait_ms`: 0 when absent; nil when out of range.
-    private func waitParameter(_ request: HTTPRequest) -> Int?? {
-        guard let value = (request.queryItems ?? []).last(where: { $0.name == "wait_ms" })?.value else { return .some(nil) }
-        guard let milliseconds = Int(value), (0...config.httpMaxWaitMs).contains(milliseconds) else { return nil }
-        return .some(milliseconds)
-    }
-
     private func fullRecord(_ job: Job) -> HTTPResponse {
         .json(200, job.jsonBody(detail: .full, progress: ledger.progress[job.id]))
     }
 
     private func postgresEnqueue(_ request: HTTPRequest, _ postgres: PostgresQueue) -> HTTPReply {
-        guard let wait = waitParameter(request) else {
-            return .response(.error(400, "wait_ms must be an integer from 0 to \(config.httpMaxWaitMs) (http.max_wait_ms)"))
+        let wait: Int?
+        do throws(HTTPError) {
+            wait = try waitMilliseconds(request)
+        } catch {
+            return .response(.error(error))
         }
         let body: EnqueueRequest.Body
         do throws(HTTPError) {
-            body = try EnqueueRequest.parse(
-                body: request.body,
-                rules: EnqueueRequest.Rules(
-                    maximumPayloadBytes: config.maxPayloadBytes, allowedCallbackHosts: config.callbacksAllowedHosts ?? [],
-                    maximumBatchJobs: config.httpMaxBatchJobs, now: clock.wallMilliseconds()))
+            body = try EnqueueRequest.parse(body: request.body, rules: enqueueRules)
         } catch {
             metrics.jobRejected(.invalid)
             return .response(.error(error))
@@ -195,16 +190,9 @@ extension Supervisor {
 
     private func enqueueFailureResponse(_ failure: PostgresQueue.EnqueueFailure, id: String) -> HTTPResponse {
         switch failure {
-        case .refused(let refusal):
-            metrics.jobRejected(refusal.metricsReason)
-            switch refusal {
-            case .conflict:
-                return .error(409, "job \(id) already exists with different content (payload, max_retries, priority, timeout_ms or callback_url)")
-            case .queueFull:
-                return .error(.unavailable("queue is full (about \(config.queueSize) jobs waiting across nodes); retry later", retryAfterSeconds: 1))
-            case .draining:
-                return .error(.unavailable("shutting down; not accepting jobs", retryAfterSeconds: 5))
-            }
+        case .refused(let refused):
+            metrics.jobRejected(refused.metricsReason)
+            return refusal(refused, id: id)
         case .unavailable(let why):
             return .error(
                 .unavailable(
@@ -214,51 +202,19 @@ extension Supervisor {
     }
 
     private func postgresList(_ request: HTTPRequest, _ postgres: PostgresQueue) -> HTTPReply {
-        var filter = JobFilter()
-        var limit = 100
-        var cursor: UInt64?
-        for (name, value) in request.queryItems ?? [] {
-            switch name {
-            case "state":
-                guard let state = JobState(rawValue: value) else { return .response(.error(400, "unknown state \"\(value)\"")) }
-                filter.state = state
-            case "priority":
-                guard let priority = Int(value), JobSpec.priorities.contains(priority) else {
-                    return .response(.error(400, "priority must be an integer from 0 to 9; got \"\(value)\""))
-                }
-                filter.priority = priority
-            case "created_after", "created_before":
-                guard let at = RFC3339.parse(value) else { return .response(.error(400, "\(name) must be an RFC 3339 time")) }
-                if name == "created_after" { filter.createdAfter = at } else { filter.createdBefore = at }
-            case "limit":
-                guard let parsed = Int(value), (1...10_000).contains(parsed) else {
-                    return .response(.error(400, "limit must be an integer from 1 to 10000; got \"\(value)\""))
-                }
-                limit = parsed
-            case "cursor":
-                guard let parsed = JobCursor.decode(value) else {
-                    return .response(.error(400, "cursor is not one this server gave out (use next_cursor as returned)"))
-                }
-                cursor = parsed
-            default:
-                continue
-            }
+        let filter: JobFilter
+        let limit: Int
+        let cursor: UInt64?
+        do throws(HTTPError) {
+            (filter, limit, cursor) = try listQuery(request)
+        } catch {
+            return .response(.error(error))
         }
         return deferred { [unowned self] exchange in
             postgres.list(filter, before: cursor, limit: limit) { [unowned self] result in
                 switch result {
                 case .failure(let failure): exchange.respond(PostgresQueue.response(failure))
-                case .success(let page):
-                    var body: [UInt8] = []
-                    body.appendASCII("{\"jobs\":[")
-                    for (index, job) in page.jobs.enumerated() {
-                        if index > 0 { body.append(UInt8(ascii: ",")) }
-                        job.appendJSON(to: &body, progress: ledger.progress[job.id])
-                    }
-                    body.appendASCII("],\"next_cursor\":")
-                    body.appendJSONString(orNull: page.nextCursor.map(JobCursor.encode))
-                    body.appendASCII("}\n")
-                    exchange.respond(.json(200, body))
+                case .success(let page): exchange.respond(listBody(page.jobs, nextCursor: page.nextCursor))
                 }
             }
         }

@@ -57,16 +57,7 @@ struct HTTPResponse {
         // made a long pipelined burst quadratic.
         let needed = buffer.count + 96 + body.count + headers.count * 48
         if buffer.capacity < needed { buffer.reserveCapacity(max(needed, 2 * buffer.capacity)) }
-        buffer.appendASCII("HTTP/1.1 ")
-        buffer.appendDecimal(status)
-        buffer.append(UInt8(ascii: " "))
-        buffer.append(contentsOf: Self.reasonPhrase(status).utf8)
-        buffer.appendASCII("\r\n")
-        if let contentType {
-            buffer.appendASCII("Content-Type: ")
-            buffer.appendHeaderText(contentType)
-            buffer.appendASCII("\r\n")
-        }
+        appendStatusAndContentType(into: &buffer)
         if status >= 200 && status != 204 {
             buffer.appendASCII("Content-Length: ")
             buffer.appendDecimal(body.count)
@@ -89,6 +80,19 @@ struct HTTPResponse {
     /// Appends the head of a streamed response: status line and headers, `Connection: close` and no
     /// Content-Length (the body ends when the connection does), `Cache-Control: no-cache`.
     func serializeStreamHead(into buffer: inout [UInt8]) {
+        appendStatusAndContentType(into: &buffer)
+        buffer.appendASCII("Cache-Control: no-cache\r\n")
+        for (name, value) in headers {
+            buffer.appendHeaderText(name)
+            buffer.appendASCII(": ")
+            buffer.appendHeaderText(value)
+            buffer.appendASCII("\r\n")
+        }
+        buffer.appendASCII("Connection: close\r\n\r\n")
+    }
+
+    /// The status line and the `Content-Type` field.
+    private func appendStatusAndContentType(into buffer: inout [UInt8]) {
         buffer.appendASCII("HTTP/1.1 ")
         buffer.appendDecimal(status)
         buffer.append(UInt8(ascii: " "))
@@ -99,14 +103,6 @@ struct HTTPResponse {
             buffer.appendHeaderText(contentType)
             buffer.appendASCII("\r\n")
         }
-        buffer.appendASCII("Cache-Control: no-cache\r\n")
-        for (name, value) in headers {
-            buffer.appendHeaderText(name)
-            buffer.appendASCII(": ")
-            buffer.appendHeaderText(value)
-            buffer.appendASCII("\r\n")
-        }
-        buffer.appendASCII("Connection: close\r\n\r\n")
     }
 
     /// The reason phrase for `status`; "" for a code the server never sends (the grammar allows an empty one).

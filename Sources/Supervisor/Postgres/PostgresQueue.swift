@@ -612,21 +612,23 @@ final class PostgresQueue {
                         }
                     }
                 }
-                if let owner = results[0].string(row: 0, column: 0) {
-                    if owner == nodeID {
-                        cancelLocally(id)
-                    } else {
-                        session.run(
-                            [.prepared(PostgresSchema.notify, [.text(PostgresSchema.cancelChannel), .text(PostgresSchema.cancelPayload(node: owner, job: id))])]
-                        ) { _ in }
-                    }
-                }
+                if let owner = results[0].string(row: 0, column: 0) { stopCanceled(id, runningOn: owner) }
                 lookUp(id) { found in
                     if case .success(let job?) = found { done(.success(job)) } else { done(.failure(.notFound)) }
                 }
                 notifyFinished([id])
             }
         }
+    }
+
+    /// A canceled job was running on `owner`: kill its worker here, or tell the owner to.
+    private func stopCanceled(_ id: String, runningOn owner: String) {
+        if owner == nodeID {
+            cancelLocally(id)
+            return
+        }
+        let payload = PostgresSchema.cancelPayload(node: owner, job: id)
+        session.run([.prepared(PostgresSchema.notify, [.text(PostgresSchema.cancelChannel), .text(payload)])]) { _ in }
     }
 
     /// A job this node runs was canceled: its worker is killed, nothing is written (the database has it).
@@ -684,13 +686,7 @@ final class PostgresQueue {
                     for row in 0..<results[0].rowCount {
                         guard let id = results[0].string(row: row, column: 0), let owner = results[0].string(row: row, column: 1)
                         else { continue }
-                        if owner == nodeID {
-                            cancelLocally(id)
-                        } else {
-                            session.run(
-                                [.prepared(PostgresSchema.notify, [.text(PostgresSchema.cancelChannel), .text(PostgresSchema.cancelPayload(node: owner, job: id))])]
-                            ) { _ in }
-                        }
+                        stopCanceled(id, runningOn: owner)
                     }
                 }
                 done(.success(results[0].rowCount))
