@@ -32,11 +32,13 @@ struct RetryTests {
     }
 
     @Test func jobWaitingForRetryIsQueuedWithNextAttemptAt() async throws {
-        let prefork = try await PreforkProcess.start(config: ["backoff": ["base_ms": 5000, "max_ms": 5000]])
+        // No jitter: the job waits the whole 10 s, long enough to be seen waiting on a loaded machine.
+        let prefork = try await PreforkProcess.start(
+            config: ["backoff": ["base_ms": 10_000, "max_ms": 10_000, "jitter": 0]])
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "backing-off", payload: "@fail", maxRetries: 1)
-        let waiting = try await prefork.waitForJob("backing-off", "queued after its first attempt") {
+        let waiting = try await prefork.waitForJob("backing-off", "queued after its first attempt", timeout: .seconds(9)) {
             $0.string("state") == "queued" && $0.int("attempts") == 1
         }
         let next = try #require(waiting.string("next_attempt_at"), "no next_attempt_at while backing off")
