@@ -45,6 +45,11 @@ struct PostgresBackendTests {
         #expect(done.objects("history")?.first?.string("outcome") == "ok")
         #expect(done.string("payload") == "@ok")
         #expect(try prefork.request("GET", "/jobs/missing").status == 404)
+        // PostgreSQL text holds no NUL: such an id is no job's, and asking for it costs the connection nothing.
+        #expect(try prefork.request("GET", "/jobs/a%00b").status == 404)
+        #expect(try prefork.request("DELETE", "/jobs/a%00b").status == 404)
+        #expect(try prefork.request("POST", "/jobs/a%00b/retry").status == 404)
+        #expect(prefork.logEvents("postgres_unavailable").isEmpty)
 
         try prefork.enqueueAccepted(id: "f", payload: "@fail", maxRetries: 1)
         let failed = try prefork.request("GET", "/jobs/f?wait_ms=10000").json()
@@ -101,6 +106,52 @@ struct PostgresBackendTests {
         let ranOnSecond = second.logEvents("job_done").count
         #expect(ranOnFirst + ranOnSecond == 40)
         #expect(ranOnFirst > 0 && ranOnSecond > 0, "first ran \(ranOnFirst), second \(ranOnSecond)")
+    }
+
+    @Test func anErrorWithANULByteIsStoredAndDoesNotHoldUpOtherOutcomes() async throws {
+        // PostgreSQL text and jsonb hold no NUL: an attempt's error quoting one must still finish its job, and
+        // the outcomes written in the same batch with it.
+        guard let url = try await schema() else { return }
+        let prefork = try await node("nul", url: url, config: ["workers": 2])
+        defer { prefork.terminateAndReap() }
+        try await waitReady(prefork)
+        try prefork.enqueueAccepted(id: "nul", payload: "@x\u{0}y")
+        for index in 0..<20 { try prefork.enqueueAccepted(id: "ok-\(index)", payload: "@ok") }
+        let failed = try prefork.request("GET", "/jobs/nul?wait_ms=10000").json()
+        #expect(failed.string("state") == "failed")
+        #expect(failed.string("last_error") == "unknown directive @x\u{FFFD}y")
+        #expect(failed.objects("history")?.first?.string("error") == "unknown directive @x\u{FFFD}y")
+        for index in 0..<20 { try await prefork.waitForJob("ok-\(index)", state: "done", timeout: .seconds(10)) }
+        #expect(prefork.logEvents("postgres_outcomes_failed").isEmpty)
+    }
+
+    @Test func anOutcomeTheDatabaseRefusesIsWrittenWithoutItsResultAndHoldsUpNoOther() async throws {
+        guard let url = try await schema() else { return }
+        let prefork = try await node("refused", url: url, config: ["workers": 2])
+        defer { prefork.terminateAndReap() }
+        try await waitReady(prefork)
+        // A trigger refuses the result of job "poison", as the server would refuse one over its size limit.
+        _ = try await PostgresCluster.query(
+            url,
+            """
+            CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'poison result refused'; END $$;
+            CREATE TRIGGER refuse_poison BEFORE UPDATE ON prefork_jobs FOR EACH ROW
+                WHEN (NEW.id = 'poison' AND NEW.result IS NOT NULL) EXECUTE FUNCTION refuse_poison();
+            """)
+        try prefork.enqueueAccepted(id: "poison", payload: "@ok")
+        for index in 0..<20 { try prefork.enqueueAccepted(id: "fine-\(index)", payload: "@ok") }
+        let poison = try prefork.request("GET", "/jobs/poison?wait_ms=10000").json()
+        #expect(poison.string("state") == "done")
+        #expect(poison.isNull("result"))
+        #expect(poison.bool("result_truncated") == true)
+        #expect(poison.string("last_error")?.contains("poison result refused") == true, "\(poison)")
+        for index in 0..<20 {
+            let fine = try await prefork.waitForJob("fine-\(index)", state: "done", timeout: .seconds(10))
+            #expect(fine.string("result") == "ok")
+        }
+        let failures = prefork.logEvents("postgres_outcomes_failed")
+        #expect(failures.contains { $0.string("then") == "written without result and error" }, "\(failures)")
     }
 
     @Test func aKilledNodesJobIsRescuedAndItsAttemptCountedOnce() async throws {

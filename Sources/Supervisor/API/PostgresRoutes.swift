@@ -5,6 +5,10 @@ extension Supervisor {
     /// The reply to a job route, or nil for a route the backend does not change (health, workers, metrics, ...).
     func postgresReply(to request: HTTPRequest, segments: [String], method: String) -> HTTPReply? {
         guard let postgres else { return nil }
+        // An id no job can have (a NUL, say, which PostgreSQL text cannot even hold) is not looked up.
+        if segments.first == "jobs", segments.count >= 2, !EnqueueRequest.isPossibleID(segments[1]) {
+            return .response(.error(404, "no job with id \(segments[1])"))
+        }
         switch (segments.first, segments.count, method) {
         case ("enqueue", 1, "POST"):
             return postgresEnqueue(request, postgres)

@@ -75,6 +75,11 @@ struct EnqueueRequest: Equatable {
             })
     }
 
+    /// Whether some job could have `id` (lookups of any other answer 404 without asking the backend).
+    static func isPossibleID(_ id: String) -> Bool {
+        (1...maximumIDBytes).contains(id.utf8.count) && !containsControlCharacter(id)
+    }
+
     /// Validates one job object.
     static func spec(_ fields: [String: JSONValue], rules: Rules) throws(HTTPError) -> JobSpec {
         guard let idValue = fields["id"] else { throw .badRequest("field id is required") }

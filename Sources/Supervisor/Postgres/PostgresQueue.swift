@@ -28,6 +28,22 @@ final class PostgresQueue {
         var result: ByteString?
         var truncated: Bool
         var entry: String
+        /// Written in a statement of its own: a batch holding it was refused.
+        var alone = false
+        /// Written without its result, error and history entry: refused alone with them.
+        var isStripped = false
+
+        /// The same outcome without what the database may refuse (the result, the error text, the history
+        /// entry), saying why: the job still leaves `running`.
+        func stripped(because failure: PostgresSession.Failure) -> Completion {
+            var copy = self
+            copy.lastError = PostgresRecords.storable("the database refused this attempt's outcome (\(failure)); its result and error were dropped")
+            copy.truncated = result != nil || truncated
+            copy.result = nil
+            copy.entry = #"{"attempt":\#(attempt)}"#
+            copy.isStripped = true
+            return copy
+        }
     }
 
     private unowned let supervisor: Supervisor
@@ -504,7 +520,8 @@ final class PostgresQueue {
         completions.append(
             Completion(
                 id: job.id, attempt: attempt, epoch: epoch, state: job.state,
-                runAt: job.state == .queued ? (job.nextAttemptAt ?? now) : nil, lastError: job.lastError,
+                runAt: job.state == .queued ? (job.nextAttemptAt ?? now) : nil,
+                lastError: job.lastError.map(PostgresRecords.storable),
                 result: job.result, truncated: job.resultTruncated, entry: entry))
         // A retry waits for its backoff in the database: claim again when it is due.
         if job.state == .queued, let at = job.nextAttemptAt {
@@ -537,8 +554,8 @@ final class PostgresQueue {
         guard session.isReady, !completions.isEmpty else { return }
         let batch = completions
         completions = []
-        let byEpoch = Dictionary(grouping: batch, by: \.epoch)
-        for (epoch, items) in byEpoch {
+        let together = Dictionary(grouping: batch.filter { !$0.alone }, by: \.epoch).map { ($0.key, $0.value) }
+        for (epoch, items) in together + batch.filter(\.alone).map { ($0.epoch, [$0]) } {
             completionsInFlight += 1
             let ids = items.map(\.id)
             let finished = items.filter { $0.state.isFinished }.map(\.id)
@@ -573,7 +590,7 @@ final class PostgresQueue {
                         // Kept for the next connection (fenced then like now).
                         completions.insert(contentsOf: items, at: 0)
                     } else {
-                        supervisor.logger.error("postgres_outcomes_failed", ["error": .string(failure.description)])
+                        refused(items, failure)
                     }
                 case .success(let results):
                     var applied = Set<String>()
@@ -590,6 +607,29 @@ final class PostgresQueue {
                 supervisor.finishShutdownIfIdle()
             }
         }
+    }
+
+    /// The database refused a batch of outcomes (a result over its size limit, say): each is written alone, so
+    /// one outcome cannot hold up others; one refused alone is written stripped of its result, error and
+    /// history entry. Were that refused too the job would stay `running` under this node until it stops.
+    private func refused(_ items: [Completion], _ failure: PostgresSession.Failure) {
+        let retried: [Completion]
+        if items.count > 1 {
+            retried = items.map { var item = $0; item.alone = true; return item }
+        } else if let item = items.first, !item.isStripped {
+            retried = [item.stripped(because: failure)]
+        } else {
+            retried = []
+        }
+        supervisor.logger.error(
+            "postgres_outcomes_failed",
+            [
+                "error": .string(failure.description), "ids": .strings(items.map(\.id)),
+                "then": .string(retried.isEmpty ? "dropped" : items.count > 1 ? "written one by one" : "written without result and error"),
+            ])
+        guard !retried.isEmpty else { return }
+        completions.append(contentsOf: retried)
+        scheduleCompletionFlush()
     }
 
     // MARK: Cancel, retry, pause

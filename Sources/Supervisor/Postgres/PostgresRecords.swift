@@ -30,6 +30,13 @@ enum PostgresRecords {
         (0..<result.rowCount).compactMap { job(result, row: $0, now: now) }
     }
 
+    /// `text` as PostgreSQL can store it: text and jsonb hold no NUL (not even jsonb's `\u0000`), so each one
+    /// becomes U+FFFD, the replacement character. An error message or a stderr tail may carry one.
+    static func storable(_ text: String) -> String {
+        guard text.utf8.contains(0) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0 == "\u{0}" ? "\u{FFFD}" : $0 }))
+    }
+
     // MARK: History
 
     /// One attempt as a `history` element of the row.
@@ -40,8 +47,8 @@ enum PostgresRecords {
         if let finishedAt = entry.finishedAt { object["finished_at"] = .integer(Int(finishedAt)) }
         if entry.workerPID != 0 { object["worker_pid"] = .integer(Int(entry.workerPID)) }
         if let outcome = entry.outcome { object["outcome"] = .string(outcome.rawValue) }
-        if let error = entry.error { object["error"] = .string(error) }
-        if !entry.stderr.isEmpty { object["stderr"] = .string(String(decoding: entry.stderr, as: UTF8.self)) }
+        if let error = entry.error { object["error"] = .string(storable(error)) }
+        if !entry.stderr.isEmpty { object["stderr"] = .string(storable(String(decoding: entry.stderr, as: UTF8.self))) }
         return JSONValue.object(object).serialized()
     }
 

@@ -32,11 +32,14 @@ final class PostgresSession {
         case unavailable(String)
         /// The server refused a statement; the segment was rolled back.
         case server(PostgresServerError)
+        /// A parameter cannot be sent (a NUL byte in text); nothing was sent, the connection is untouched.
+        case unsendable(String)
 
         var description: String {
             switch self {
             case .unavailable(let why): return "database unavailable: \(why)"
             case .server(let error): return "database error: \(error)"
+            case .unsendable(let why): return "not sent to the database: \(why)"
             }
         }
     }
@@ -150,6 +153,12 @@ final class PostgresSession {
         guard state == .ready, let connection else {
             completion(.failure(.unavailable(lastError ?? "not connected")))
             return
+        }
+        // Checked before anything is sent: a refusal halfway through would leave the pipeline half a segment.
+        for (index, statement) in statements.enumerated() {
+            if let bad = statement.parameters.firstIndex(where: { if case .text(let text) = $0 { text.utf8.contains(0) } else { false } }) {
+                return completion(.failure(.unsendable("statement \(index + 1), parameter $\(bad + 1) contains a NUL byte")))
+            }
         }
         let operation = Operation(
             statements: statements, startedMicroseconds: clock.monotonicMicroseconds(), completion: completion)
