@@ -94,6 +94,9 @@ public enum PostgresSchema {
                     );
                     INSERT INTO prefork_settings (id, paused) VALUES (true, false);
                     INSERT INTO prefork_schema (version) VALUES (\(version));
+                    -- Statistics for the empty table: without them the plans cached now (on an empty, never
+                    -- analyzed table) scan the whole table until autovacuum first analyzes it.
+                    ANALYZE prefork_jobs;
                 END IF;
             END
             $prefork$

@@ -62,6 +62,13 @@ final class PostgresQueue {
     private var accepted = 0
     private var pendingInserts: [(spec: JobSpec, done: (Result<(Job, Bool), EnqueueFailure>) -> Void)] = []
     private var insertFlushScheduled = false
+    /// Insert segments sent and not yet answered. Capped, so that under load the requests arriving while the
+    /// database commits one batch wait for the next: batches grow with the load and commits stay few.
+    private var insertsInFlight = 0
+    /// Notifications that other nodes have runnable jobs, and of finished jobs (for their long-polls).
+    private var queuedNotify = NotifyLimiter(interval: PostgresQueue.notifyInterval)
+    private var finishedNotify = NotifyLimiter(interval: PostgresQueue.notifyInterval)
+    private var notifyTimer: TimerID?
     private var claimInFlight = false
     private var claimAgain = false
     private var backlog = Deque<Claimed>()
@@ -78,6 +85,12 @@ final class PostgresQueue {
     private var waiters: [String: [Waiter]] = [:]
     /// Most outcomes kept while the database is unreachable; older ones are dropped (their jobs are rescued).
     static let maximumPendingCompletions = 100_000
+    /// Most insert segments in flight: two keep the database busy while the node answers the last batch.
+    static let maximumInsertsInFlight = 2
+    /// Most jobs in one insert segment.
+    static let maximumInsertBatch = 1000
+    /// Least time between two notifications on the queued or the finished channel (see `NotifyLimiter`).
+    static let notifyInterval: Milliseconds = 20
 
     /// Why an enqueue was refused.
     enum EnqueueFailure: Error {
@@ -139,6 +152,7 @@ final class PostgresQueue {
         loop.cancel(fenceTimer)
         loop.cancel(pollTimer)
         loop.cancel(claimTimer)
+        loop.cancel(notifyTimer)
         for (_, list) in waiters {
             for waiter in list {
                 loop.cancel(waiter.timer)
@@ -154,6 +168,7 @@ final class PostgresQueue {
     // MARK: Registration and lease
 
     private func connected() {
+        scheduleNotifications()
         if epoch == 0 {
             register()
         } else {
@@ -360,18 +375,23 @@ final class PostgresQueue {
         guard approximateQueued + accepted < config.queueSize else { return done(.failure(.refused(.queueFull))) }
         accepted += 1
         pendingInserts.append((spec, done))
-        guard !insertFlushScheduled else { return }
+        scheduleInsertFlush()
+    }
+
+    private func scheduleInsertFlush() {
+        guard !insertFlushScheduled, insertsInFlight < Self.maximumInsertsInFlight, !pendingInserts.isEmpty else { return }
         insertFlushScheduled = true
         _ = loop.schedule(after: 0) { [unowned self] in flushInserts() }
     }
 
-    /// One INSERT for every job accepted this iteration, the records of all their ids (new and existing), and
-    /// one notification, under one sync: group commit by the database.
+    /// One INSERT for the jobs accepted since the last one (those of this loop iteration, or, under load, all
+    /// that came while earlier batches were committing), the records of all their ids (new and existing), and
+    /// a notification when one is due, under one sync: group commit by the database.
     private func flushInserts() {
         insertFlushScheduled = false
-        let batch = pendingInserts
-        pendingInserts = []
-        guard !batch.isEmpty else { return }
+        guard insertsInFlight < Self.maximumInsertsInFlight, !pendingInserts.isEmpty else { return }
+        let batch = Array(pendingInserts.prefix(Self.maximumInsertBatch))
+        pendingInserts.removeFirst(batch.count)
         let at = now
         let specs = batch.map(\.spec)
         let ids = PostgresArray.literal(specs.map(\.id))
@@ -382,13 +402,14 @@ final class PostgresQueue {
             .text(PostgresArray.literal(specs.map { max($0.runAt ?? at, at) })),
             .text(PostgresArray.literal(specs.map(\.callbackURL))), .int(at),
         ]
+        queuedNotify.note()
+        insertsInFlight += 1
         session.run(
-            [
-                .prepared(PostgresSchema.insertJobs, parameters),
-                .prepared(PostgresSchema.selectJobs, [.text(ids)]),
-                .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]),
-            ]
+            [.prepared(PostgresSchema.insertJobs, parameters), .prepared(PostgresSchema.selectJobs, [.text(ids)])]
+                + dueNotifications()
         ) { [unowned self] result in
+            insertsInFlight -= 1
+            scheduleInsertFlush()
             switch result {
             case .failure(let failure):
                 for (_, done) in batch { done(.failure(.unavailable(failure.description))) }
@@ -416,7 +437,39 @@ final class PostgresQueue {
                     }
                 }
                 supervisor.logger.debug("postgres_inserted", ["jobs": .int(inserted.count), "batch": .int(batch.count)])
+                if !inserted.isEmpty { claimSoon() }
             }
+        }
+    }
+
+    // MARK: Notifying
+
+    /// The NOTIFY statements due now, to ride in the segment about to be sent; what is owed but not due yet
+    /// goes in a segment of its own when it is.
+    private func dueNotifications() -> [PostgresSession.Statement] {
+        let at = loop.now
+        var statements: [PostgresSession.Statement] = []
+        if let payloads = queuedNotify.take(at: at) {
+            statements += payloads.map { .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text($0)]) }
+        }
+        if let payloads = finishedNotify.take(at: at) {
+            statements += payloads.map { .prepared(PostgresSchema.notify, [.text(PostgresSchema.finishedChannel), .text($0)]) }
+        }
+        scheduleNotifications()
+        return statements
+    }
+
+    /// Arms the timer for notifications owed but not yet due.
+    private func scheduleNotifications() {
+        let at = loop.now
+        guard notifyTimer == nil, let due = [queuedNotify.due(at: at), finishedNotify.due(at: at)].compactMap({ $0 }).min()
+        else { return }
+        notifyTimer = loop.schedule(after: due - at) { [unowned self] in
+            notifyTimer = nil
+            // While disconnected they stay owed; `connected` sends them.
+            guard session.isReady else { return }
+            let statements = dueNotifications()
+            if !statements.isEmpty { session.run(statements) { _ in } }
         }
     }
 
@@ -453,27 +506,49 @@ final class PostgresQueue {
     }
 
     private func claim() {
-        guard isReady, !paused, !supervisor.pool.draining, backlog.isEmpty else { return }
+        // Outcomes waiting to be written take the claim along: one segment and one commit for both.
+        if session.isReady, !completions.isEmpty { return flushCompletions() }
+        guard let claim = claimStatement() else { return }
+        session.run([claim.statement]) { [unowned self] result in
+            if case .success(let results) = result {
+                claimed(results.first, count: claim.count, epoch: claim.epoch)
+            } else {
+                claimed(nil, count: claim.count, epoch: claim.epoch)
+            }
+        }
+    }
+
+    /// A claim for the idle workers, if one is wanted now; it counts as in flight until `claimed` is called.
+    private func claimStatement() -> (statement: PostgresSession.Statement, count: Int, epoch: Int64)? {
+        guard isReady, !claimInFlight, !paused, !supervisor.pool.draining, backlog.isEmpty else { return nil }
         let idle = supervisor.pool.slots.count(where: { $0.isDispatchable })
-        guard idle > 0 else { return }
+        guard idle > 0 else { return nil }
         let count = min(idle, config.postgresClaimBatch)
         claimInFlight = true
-        let epochAtClaim = epoch
-        session.run([.prepared(PostgresSchema.claimJobs, [.int(now), .int(count), .text(nodeID), .int(epoch)])]) {
-            [unowned self] result in
-            claimInFlight = false
-            guard case .success(let results) = result, let rows = results.first else { return }
-            supervisor.metrics.postgresClaimed += rows.rowCount
-            for row in 0..<rows.rowCount {
-                guard let job = claimedJob(rows, row: row) else { continue }
-                backlog.append(Claimed(job: job, epoch: epochAtClaim))
+        return (.prepared(PostgresSchema.claimJobs, [.int(now), .int(count), .text(nodeID), .int(epoch)]), count, epoch)
+    }
+
+    /// A claim's answer (nil: it failed): the jobs go to idle workers, and another claim follows when it may
+    /// find something.
+    private func claimed(_ rows: PostgresResult?, count: Int, epoch epochAtClaim: Int64) {
+        claimInFlight = false
+        guard let rows else {
+            if claimAgain {
+                claimAgain = false
+                claimSoon()
             }
-            let idleLeft = assignBacklog()
-            // Claim again only when it may find something: the claim was full, or a worker came free meanwhile.
-            let again = claimAgain || rows.rowCount == count
-            claimAgain = false
-            if again && idleLeft { claimSoon() }
+            return
         }
+        supervisor.metrics.postgresClaimed += rows.rowCount
+        for row in 0..<rows.rowCount {
+            guard let job = claimedJob(rows, row: row) else { continue }
+            backlog.append(Claimed(job: job, epoch: epochAtClaim))
+        }
+        let idleLeft = assignBacklog()
+        // Claim again only when it may find something: the claim was full, or a worker came free meanwhile.
+        let again = claimAgain || rows.rowCount == count
+        claimAgain = false
+        if again && idleLeft { claimSoon() }
     }
 
     /// A claimed row (`id, attempts, payload, max_retries, timeout_ms, priority, seq, created_at,
@@ -555,10 +630,12 @@ final class PostgresQueue {
         let batch = completions
         completions = []
         let together = Dictionary(grouping: batch.filter { !$0.alone }, by: \.epoch).map { ($0.key, $0.value) }
-        for (epoch, items) in together + batch.filter(\.alone).map { ($0.epoch, [$0]) } {
+        let segments = together + batch.filter(\.alone).map { ($0.epoch, [$0]) }
+        for item in batch where item.state.isFinished { finishedNotify.note([item.id]) }
+        if batch.contains(where: { $0.state == .queued && ($0.runAt ?? 0) <= now }) { queuedNotify.note() }
+        for (index, (epoch, items)) in segments.enumerated() {
             completionsInFlight += 1
             let ids = items.map(\.id)
-            let finished = items.filter { $0.state.isFinished }.map(\.id)
             var statements: [PostgresSession.Statement] = [
                 .prepared(
                     PostgresSchema.completeJobs,
@@ -573,17 +650,21 @@ final class PostgresQueue {
                         .text(PostgresArray.literal(items.map(\.entry))),
                     ])
             ]
-            if !finished.isEmpty {
-                statements.append(
-                    .prepared(
-                        PostgresSchema.notify,
-                        [.text(PostgresSchema.finishedChannel), .text(String(finished.joined(separator: "\n").prefix(7900)))]))
-            }
-            if items.contains(where: { $0.state == .queued }) {
-                statements.append(.prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]))
-            }
+            // The last segment carries the notifications (after every outcome they announce has committed) and
+            // the claim for the workers these outcomes freed.
+            let claim = index == segments.count - 1 ? claimStatement() : nil
+            if index == segments.count - 1 { statements += dueNotifications() }
+            if let claim { statements.append(claim.statement) }
             session.run(statements) { [unowned self] result in
                 completionsInFlight -= 1
+                if let claim {
+                    if case .success(let results) = result {
+                        claimed(results.last, count: claim.count, epoch: claim.epoch)
+                    } else {
+                        claimed(nil, count: claim.count, epoch: claim.epoch)
+                        claimSoon()
+                    }
+                }
                 switch result {
                 case .failure(let failure):
                     if case .unavailable = failure {
