@@ -327,9 +327,9 @@ def report_ceiling(runs):
 
 # ---------------------------------------------------------------- Prefork nodes
 
-def node(cluster, db, node_id):
+def node(cluster, db, node_id, prefetch=0):
     p = Prefork(workers=WORKERS, queue={"backend": "postgres"},
-                postgres={"url": cluster.url(db), "node_id": node_id, "claim_batch": 50})
+                postgres={"url": cluster.url(db), "node_id": node_id, "claim_batch": 50, "prefetch": prefetch})
     until(lambda: p.request("GET", "/readyz")[0] == 200, f"node {node_id} ready", timeout=30, sleep=0.01)
     p.wait_workers_idle(WORKERS)
     return p
@@ -510,13 +510,18 @@ def per_job(r, label):
     return lines + [""]
 
 
-def run_g1(cluster):
-    db = cluster.database("node1")
-    log(f"G1: one node, {WORKERS} workers, wrk -t2 -c32 enqueue.lua for {DURATION} s")
-    p = node(cluster, db, "node-1")
+PREFETCH = 100
+
+
+def run_g1(cluster, prefetch=0):
+    name = "G1p" if prefetch else "G1"
+    db = cluster.database("node1p" if prefetch else "node1")
+    log(f"{name}: one node, {WORKERS} workers, prefetch {prefetch}, wrk -t2 -c32 enqueue.lua for {DURATION} s")
+    p = node(cluster, db, "node-1", prefetch=prefetch)
     r = load(cluster, db, [p])
-    log("G1: draining the backlog")
+    log(f"{name}: draining the backlog")
     r["drain"] = drain(cluster, db, [p])
+    r["prefetch"] = prefetch
     p.kill()
     return r
 
@@ -524,20 +529,22 @@ def run_g1(cluster):
 def report_g1(r, best):
     d = r["drain"]
     acc, comp = r["accepted_rps"] / best["insert"], r["completed_rps"] / best["claim"]
-    row("G1", f"one node, {WORKERS} workers, `POST /enqueue` wrk -t2 -c32: accepted",
+    g = "G1p" if r["prefetch"] else "G1"
+    setting = f"`postgres.prefetch: {r['prefetch']}`" if r["prefetch"] else "no prefetch (the default)"
+    row(g, f"one node, {WORKERS} workers, {setting}, `POST /enqueue` wrk -t2 -c32: accepted",
         f"{fmt(r['accepted_rps'])} accepted/s (p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms)"
         + (f" ({r['non2xx']} non-2xx)" if r["non2xx"] else ""),
         "≥ 50% of the insert ceiling", acc >= 0.5 and r["non2xx"] == 0, f"{fmt(best['insert'])} rows/s", f"{acc:.1%}")
-    row("G1", "… completed in the same window",
+    row(g, "… completed in the same window",
         f"{fmt(r['completed_rps'])} done/s = {r['done'] / max(1, r['accepted']):.0%} of accepted; queued + running at "
         f"the end {fmt(r['accepted'] - r['done'])}",
         "≥ 60% of the claim + complete ceiling", comp >= 0.6, f"{fmt(best['claim'])} rows/s", f"{comp:.1%}")
-    row("G1", "… the backlog drained afterwards, no HTTP load (diagnostic); every job done once",
+    row(g, "… the backlog drained afterwards, no HTTP load (diagnostic); every job done once",
         f"{fmt(d['rate'])} done/s ({fmt(d['jobs'])} jobs in {d['seconds']:.1f} s); done {fmt(d['done'])} of "
         f"{fmt(d['accepted'])} accepted, table {d['states']}; idle node + its backend afterwards "
         f"{100 * d['idle_cpu']:.1f}% of a CPU",
         "(diagnostic; every job done)", d["ok"], f"{fmt(best['claim'])} rows/s", f"{d['rate'] / best['claim']:.1%}")
-    NOTES.extend(per_job(r, "G1, one node"))
+    NOTES.extend(per_job(r, f"{g}, one node, {setting}"))
 
 
 def run_g2(cluster):
@@ -661,13 +668,14 @@ def run_perf(cluster):
 def main():
     started = time.time()
     load_before = loadavg()
-    only = os.environ.get("BENCH_PG_ONLY", "g1,g2,g3,g4").split(",")
+    only = os.environ.get("BENCH_PG_ONLY", "g1,g1p,g2,g3,g4").split(",")
     if os.environ.get("BENCH_PG_FRESH") == "1":
         only.append("g5")
     cluster = Cluster()
     log(f"PostgreSQL {cluster.version}, durable cluster in {cluster.dir} ({len(cluster.processes())} processes)")
     ceilings = [("before", ceiling_run(cluster, patterns=True))]
     one = run_g1(cluster) if "g1" in only else None
+    ahead = run_g1(cluster, prefetch=PREFETCH) if "g1p" in only else None
     two = run_g2(cluster) if "g2" in only else None
     journal = run_g3() if "g3" in only else None
     fresh = run_g5(cluster) if "g5" in only else None
@@ -682,6 +690,8 @@ def main():
     best = report_ceiling(ceilings)
     if one:
         report_g1(one, best)
+    if ahead:
+        report_g1(ahead, best)
     if two:
         report_g2(two, one)
     if journal:

@@ -278,7 +278,7 @@ public enum PostgresSchema {
     public static let prepared: [PostgresStatement] = [
         registerNode, renewLease, insertJob, selectJob, claimJobs, completeJobs, rescueJobs, cancelJob, forgetNodes,
         notify, insertJobs, selectJobs, listJobs, retryJob, setCallback, setPaused, readSettings, countQueued,
-        runningCanceled, retryJobs, cancelJobs, pendingCallbacks, releaseUnknownClaims,
+        runningCanceled, retryJobs, cancelJobs, pendingCallbacks, releaseUnknownClaims, releaseClaims,
     ]
 
     /// The columns of a whole job record, in this order, as every statement that returns records selects them.
@@ -405,6 +405,17 @@ public enum PostgresSchema {
             SET state = 'queued', attempts = attempts - 1, owner = NULL, owner_epoch = NULL, run_at = $4,
                 updated_at = $4
             WHERE owner = $1 AND owner_epoch = $2 AND state = 'running' AND NOT (id = ANY($3::text[]))
+            RETURNING id
+            """)
+
+    /// Gives back jobs node `$1` claimed at epoch `$2` but never started (`$3` text[]: claimed ahead, then the node
+    /// began to stop): queued again, their attempt uncounted, keeping their place. Returns their ids.
+    public static let releaseClaims = PostgresStatement(
+        name: "prefork_release_claims",
+        sql: """
+            UPDATE prefork_jobs
+            SET state = 'queued', attempts = attempts - 1, owner = NULL, owner_epoch = NULL, updated_at = $4
+            WHERE owner = $1 AND owner_epoch = $2 AND state = 'running' AND id = ANY($3::text[])
             RETURNING id
             """)
 

@@ -434,6 +434,7 @@ final class Supervisor {
             ])
         notifier.stopping(status: "draining: \(ledger.store.runningCount) running, \(ledger.store.queuedCount) queued")
         perform(pool.drain())
+        postgres?.drainStarted()
         shutdownTimer = loop.schedule(after: Milliseconds(config.shutdownTimeoutMs)) { [unowned self] in
             shutdownDeadlinePassed = true
             logger.warn("shutdown_timeout", ["timeout_ms": .int(config.shutdownTimeoutMs)])

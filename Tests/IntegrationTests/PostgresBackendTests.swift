@@ -154,6 +154,37 @@ struct PostgresBackendTests {
         #expect(failures.contains { $0.string("then") == "written without result and error" }, "\(failures)")
     }
 
+    @Test func prefetchedJobsWaitClaimedAndGoBackUncountedWhenTheNodeStops() async throws {
+        guard let url = try await schema() else { return }
+        let prefork = try await node(
+            "prefetch", url: url, config: ["workers": 1, "shutdown_timeout_ms": 300, "postgres": ["prefetch": 4]])
+        defer { prefork.terminateAndReap() }
+        try await waitReady(prefork)
+        // In one request: one insert, then one claim for the idle worker and the four ahead.
+        let jobs = (0..<6).map { #"{"id": "p\#($0)", "payload": "@sleep 60000"}"# }.joined(separator: ",")
+        #expect(try prefork.request("POST", "/enqueue", body: #"{"jobs": [\#(jobs)]}"#).status == 200)
+        // One worker: p0 runs, p1-p4 are claimed ahead (running, their attempt counted), p5 waits in the table.
+        try await prefork.eventually("p0 running and four more claimed ahead", timeout: .seconds(10)) {
+            let running = try prefork.request("GET", "/jobs?state=running").json().objects("jobs") ?? []
+            return Set(running.compactMap { $0.string("id") }) == ["p0", "p1", "p2", "p3", "p4"]
+        }
+        #expect(try prefork.job("p5").string("state") == "queued")
+        try await prefork.eventually("p0 in the worker", timeout: .seconds(10)) {
+            try prefork.workerSlots().first?.string("job") == "p0"
+        }
+        // A job claimed ahead and canceled never starts.
+        #expect(try prefork.request("DELETE", "/jobs/p2").status == 200)
+        prefork.sendSignal(SIGTERM)
+        #expect(try await prefork.waitForExit() == .exited(0))
+        // Stopping gave back what no worker started, attempt uncounted; p0 was interrupted (counted).
+        let states = try await PostgresCluster.query(
+            url, "SELECT string_agg(id || ':' || state || ':' || attempts || ':' || jsonb_array_length(history), ' ' ORDER BY id) FROM prefork_jobs")
+        #expect(states == "p0:queued:1:1 p1:queued:0:0 p2:canceled:1:0 p3:queued:0:0 p4:queued:0:0 p5:queued:0:0")
+        let released = try #require(prefork.logEvents("postgres_claims_released").first)
+        #expect(released.string("reason") == "draining")
+        #expect(released.int("jobs") == 3)
+    }
+
     @Test func aKilledNodesJobIsRescuedAndItsAttemptCountedOnce() async throws {
         guard let url = try await schema() else { return }
         let doomed = try await node("doomed", url: url, config: ["workers": 1])

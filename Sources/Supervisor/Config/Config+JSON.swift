@@ -120,6 +120,7 @@ extension Config {
             ("postgres.node_id", .optionalString(\.postgresNodeID)),
             ("postgres.lease_ms", .integer(\.postgresLeaseMs)),
             ("postgres.claim_batch", .integer(\.postgresClaimBatch)),
+            ("postgres.prefetch", .integer(\.postgresPrefetch)),
             ("postgres.connect_timeout_ms", .integer(\.postgresConnectTimeoutMs)),
         ]
     }

@@ -156,6 +156,9 @@ struct Config: Equatable {
     var postgresLeaseMs = 15_000
     /// Most jobs claimed in one statement (`postgres.claim_batch`).
     var postgresClaimBatch = 50
+    /// Jobs claimed ahead of free workers and held by this node until one frees (`postgres.prefetch`); 0 claims
+    /// only for idle workers.
+    var postgresPrefetch = 0
     /// A connection attempt that has not succeeded by then is abandoned and retried (`postgres.connect_timeout_ms`).
     var postgresConnectTimeoutMs = 5000
 
@@ -305,6 +308,7 @@ extension Config {
         }
         try Self.check("postgres.lease_ms", postgresLeaseMs, in: 1000...3_600_000)
         try Self.check("postgres.claim_batch", postgresClaimBatch, in: 1...1000)
+        try Self.check("postgres.prefetch", postgresPrefetch, in: 0...10_000)
         try Self.check("postgres.connect_timeout_ms", postgresConnectTimeoutMs, in: 100...600_000)
         var names = Set<String>()
         for schedule in schedules where !names.insert(schedule.name).inserted {

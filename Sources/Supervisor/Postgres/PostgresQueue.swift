@@ -69,13 +69,18 @@ final class PostgresQueue {
     private var queuedNotify = NotifyLimiter(interval: PostgresQueue.notifyInterval)
     private var finishedNotify = NotifyLimiter(interval: PostgresQueue.notifyInterval)
     private var notifyTimer: TimerID?
-    private var claimInFlight = false
+    /// Jobs asked for by claims in flight (several may be: each outcome segment carries one for the workers its
+    /// outcomes freed).
+    private var claiming = 0
+    /// Something may have become claimable while claims in flight already asked for every idle worker.
     private var claimAgain = false
     private var backlog = Deque<Claimed>()
     /// The epoch each job this node runs was claimed under (completions are fenced on it).
     private var claimedEpochs: [String: Int64] = [:]
     private var completions: [Completion] = []
     private var completionsInFlight = 0
+    /// Statements giving back claimed jobs at the start of a drain, not yet answered.
+    private var releasesInFlight = 0
     private var completionFlushScheduled = false
     private var leaseTimer: TimerID?
     /// Fires 5/6 of a lease after the last renewal: the node fences itself before anyone may rescue its jobs.
@@ -87,6 +92,8 @@ final class PostgresQueue {
     static let maximumPendingCompletions = 100_000
     /// Most insert segments in flight: two keep the database busy while the node answers the last batch.
     static let maximumInsertsInFlight = 2
+    /// Most outcome segments in flight.
+    static let maximumCompletionsInFlight = 1
     /// Most jobs in one insert segment.
     static let maximumInsertBatch = 1000
     /// Least time between two notifications on the queued or the finished channel (see `NotifyLimiter`).
@@ -144,7 +151,7 @@ final class PostgresQueue {
     var isReady: Bool { session.isReady && epoch != 0 }
 
     /// Outcomes not yet written (a drain waits for them).
-    var hasUnwrittenOutcomes: Bool { !completions.isEmpty || completionsInFlight > 0 }
+    var hasUnwrittenOutcomes: Bool { !completions.isEmpty || completionsInFlight > 0 || releasesInFlight > 0 }
 
     /// Stops its timers and closes the connection (after the outcomes were written, or the drain gave up).
     func close() {
@@ -174,13 +181,15 @@ final class PostgresQueue {
         } else {
             renew()
             releaseUnknownClaims()
+            scheduleCompletionFlush()
         }
     }
 
     /// After a reconnect: a claim whose commit happened but whose answer was lost with the old connection left
     /// jobs running under this node that it never started. They go back to the queue.
     private func releaseUnknownClaims() {
-        let known = Array(claimedEpochs.keys) + backlog.map(\.job.id)
+        // Jobs whose outcome waits to be written are known too: released, their outcome would be fenced out.
+        let known = Array(claimedEpochs.keys) + backlog.map(\.job.id) + completions.map(\.id)
         session.run(
             [
                 .prepared(
@@ -190,7 +199,8 @@ final class PostgresQueue {
         ) { [unowned self] result in
             guard case .success(let results) = result, results[0].rowCount > 0 else { return }
             let ids = (0..<results[0].rowCount).compactMap { results[0].string(row: $0, column: 0) }
-            supervisor.logger.warn("postgres_claims_released", ["jobs": .int(ids.count), "ids": .strings(ids)])
+            supervisor.logger.warn(
+                "postgres_claims_released", ["jobs": .int(ids.count), "ids": .strings(ids), "reason": "reconnected"])
             claimSoon()
         }
     }
@@ -264,7 +274,7 @@ final class PostgresQueue {
     private func renew() {
         guard session.isReady, epoch != 0 else { return }
         let started = loop.now
-        let running = Array(claimedEpochs.keys)
+        let running = Array(claimedEpochs.keys) + backlog.map(\.job.id)
         let epochAtStart = epoch
         session.run(
             [
@@ -475,13 +485,9 @@ final class PostgresQueue {
 
     // MARK: Claiming
 
-    /// Claims for the free workers on the next turn of the loop (one claim in flight at a time).
+    /// Claims for the free workers on the next turn of the loop.
     func claimSoon() {
-        guard !claimInFlight else {
-            claimAgain = true
-            return
-        }
-        loop.cancel(claimTimer)
+        guard claimTimer == nil else { return }
         claimTimer = loop.schedule(after: 0) { [unowned self] in
             claimTimer = nil
             claim()
@@ -490,7 +496,12 @@ final class PostgresQueue {
 
     /// A worker came free (or jobs may have): hands it a claimed job, or claims for the free workers.
     func dispatch() {
-        if assignBacklog() { claimSoon() }
+        if assignBacklog() || wantsPrefetch { claimSoon() }
+    }
+
+    /// Jobs claimed ahead are down to half of `postgres.prefetch`.
+    private var wantsPrefetch: Bool {
+        config.postgresPrefetch > 0 && backlog.count + claiming <= config.postgresPrefetch / 2
     }
 
     /// Hands claimed jobs to idle workers; returns whether a worker is still idle.
@@ -518,20 +529,28 @@ final class PostgresQueue {
         }
     }
 
-    /// A claim for the idle workers, if one is wanted now; it counts as in flight until `claimed` is called.
+    /// A claim for the idle workers (and, with `postgres.prefetch`, to hold that many more claimed ahead), if
+    /// one is wanted now; it counts as in flight until `claimed` is called.
     private func claimStatement() -> (statement: PostgresSession.Statement, count: Int, epoch: Int64)? {
-        guard isReady, !claimInFlight, !paused, !supervisor.pool.draining, backlog.isEmpty else { return nil }
+        guard isReady, !paused, !supervisor.pool.draining else { return nil }
         let idle = supervisor.pool.slots.count(where: { $0.isDispatchable })
-        guard idle > 0 else { return nil }
-        let count = min(idle, config.postgresClaimBatch)
-        claimInFlight = true
+        let prefetch = config.postgresPrefetch
+        // Without prefetch: for idle workers no claim has asked for yet. With it: also once the jobs held ahead
+        // (and asked for) are down to half.
+        guard idle > 0 || wantsPrefetch else { return nil }
+        let count = min(idle + prefetch - backlog.count - claiming, config.postgresClaimBatch)
+        guard count > 0 else {
+            if claiming > 0 { claimAgain = true }
+            return nil
+        }
+        claiming += count
         return (.prepared(PostgresSchema.claimJobs, [.int(now), .int(count), .text(nodeID), .int(epoch)]), count, epoch)
     }
 
     /// A claim's answer (nil: it failed): the jobs go to idle workers, and another claim follows when it may
     /// find something.
     private func claimed(_ rows: PostgresResult?, count: Int, epoch epochAtClaim: Int64) {
-        claimInFlight = false
+        claiming -= count
         guard let rows else {
             if claimAgain {
                 claimAgain = false
@@ -544,11 +563,12 @@ final class PostgresQueue {
             guard let job = claimedJob(rows, row: row) else { continue }
             backlog.append(Claimed(job: job, epoch: epochAtClaim))
         }
-        let idleLeft = assignBacklog()
-        // Claim again only when it may find something: the claim was full, or a worker came free meanwhile.
-        let again = claimAgain || rows.rowCount == count
-        claimAgain = false
-        if again && idleLeft { claimSoon() }
+        assignBacklog()
+        // Claim again only when it may find something: the claim was full, or jobs may have come meanwhile.
+        if claimAgain || rows.rowCount == count {
+            claimAgain = false
+            claimSoon()
+        }
     }
 
     /// A claimed row (`id, attempts, payload, max_retries, timeout_ms, priority, seq, created_at,
@@ -610,6 +630,29 @@ final class PostgresQueue {
         scheduleCompletionFlush()
     }
 
+    /// The node began to stop: jobs claimed ahead that no worker started go back to the queue, their attempt
+    /// uncounted. (Should that fail, they stay with the node's lease and are rescued when it lapses.)
+    func drainStarted() {
+        let ids = backlog.filter { $0.epoch == epoch }.map(\.job.id)
+        backlog = Deque()
+        guard !ids.isEmpty, isReady else { return }
+        releasesInFlight += 1
+        session.run(
+            [
+                .prepared(PostgresSchema.releaseClaims, [.text(nodeID), .int(epoch), .text(PostgresArray.literal(ids)), .int(now)]),
+                .prepared(PostgresSchema.notify, [.text(PostgresSchema.queuedChannel), .text("")]),
+            ]
+        ) { [unowned self] result in
+            releasesInFlight -= 1
+            if case .success(let results) = result, results[0].rowCount > 0 {
+                let ids = (0..<results[0].rowCount).compactMap { results[0].string(row: $0, column: 0) }
+                supervisor.logger.info(
+                    "postgres_claims_released", ["jobs": .int(ids.count), "ids": .strings(ids), "reason": "draining"])
+            }
+            supervisor.finishShutdownIfIdle()
+        }
+    }
+
     /// A local job left this node without an outcome to write (canceled: the database has it already).
     func forget(_ id: String) {
         claimedEpochs[id] = nil
@@ -626,7 +669,8 @@ final class PostgresQueue {
 
     /// One fenced UPDATE per epoch for the outcomes waiting, and a notification of the finished ids.
     private func flushCompletions() {
-        guard session.isReady, !completions.isEmpty else { return }
+        // Outcomes arriving while earlier ones commit wait for the next segment: batches grow with the load.
+        guard session.isReady, !completions.isEmpty, completionsInFlight < Self.maximumCompletionsInFlight else { return }
         let batch = completions
         completions = []
         let together = Dictionary(grouping: batch.filter { !$0.alone }, by: \.epoch).map { ($0.key, $0.value) }
@@ -657,6 +701,7 @@ final class PostgresQueue {
             if let claim { statements.append(claim.statement) }
             session.run(statements) { [unowned self] result in
                 completionsInFlight -= 1
+                if !completions.isEmpty { scheduleCompletionFlush() }
                 if let claim {
                     if case .success(let results) = result {
                         claimed(results.last, count: claim.count, epoch: claim.epoch)
@@ -754,6 +799,8 @@ final class PostgresQueue {
 
     /// A job this node runs was canceled: its worker is killed, nothing is written (the database has it).
     private func cancelLocally(_ id: String) {
+        // Claimed ahead and not started: it just never starts.
+        if backlog.removeAll(where: { $0.job.id == id }) > 0 { return }
         guard claimedEpochs[id] != nil || supervisor.ledger[id]?.state == .running else { return }
         claimedEpochs[id] = nil
         if (try? supervisor.ledger.record(.canceled(id: id, at: now))) != nil {

@@ -27,6 +27,16 @@ struct Deque<Element> {
         }
         return element
     }
+
+    /// Removes the elements that satisfy `predicate`, keeping the others' order; returns how many went.
+    @discardableResult
+    mutating func removeAll(where predicate: (Element) -> Bool) -> Int {
+        let kept = storage[head...].filter { !predicate($0) }
+        let removed = count - kept.count
+        storage = kept
+        head = 0
+        return removed
+    }
 }
 
 extension Deque: RandomAccessCollection {
