@@ -94,9 +94,6 @@ public enum PostgresSchema {
                     );
                     INSERT INTO prefork_settings (id, paused) VALUES (true, false);
                     INSERT INTO prefork_schema (version) VALUES (\(version));
-                    -- Statistics for the empty table: without them the plans cached now (on an empty, never
-                    -- analyzed table) scan the whole table until autovacuum first analyzes it.
-                    ANALYZE prefork_jobs;
                 END IF;
             END
             $prefork$
@@ -277,7 +274,7 @@ public enum PostgresSchema {
     /// Every statement a node prepares on each connection, in order.
     public static let prepared: [PostgresStatement] = [
         registerNode, renewLease, insertJob, selectJob, claimJobs, completeJobs, rescueJobs, cancelJob, forgetNodes,
-        notify, insertJobs, selectJobs, listJobs, retryJob, setCallback, setPaused, readSettings, countQueued,
+        notify, insertJobs, listJobs, retryJob, setCallback, setPaused, readSettings, countQueued,
         runningCanceled, retryJobs, cancelJobs, pendingCallbacks, releaseUnknownClaims, releaseClaims,
     ]
 
@@ -305,6 +302,9 @@ public enum PostgresSchema {
             """)
 
     /// Whole records of the jobs with ids in `$1` (text[]).
+    ///
+    /// Sent unprepared, so that it is planned for each call's ids: a prepared one settles on a generic plan made
+    /// while the table was small (a sequential scan) and keeps it as the table grows, until an `ANALYZE`.
     public static let selectJobs = PostgresStatement(
         name: "prefork_select_jobs",
         sql: "SELECT \(recordColumns) FROM prefork_jobs WHERE id = ANY($1::text[])")

@@ -415,7 +415,7 @@ final class PostgresQueue {
         queuedNotify.note()
         insertsInFlight += 1
         session.run(
-            [.prepared(PostgresSchema.insertJobs, parameters), .prepared(PostgresSchema.selectJobs, [.text(ids)])]
+            [.prepared(PostgresSchema.insertJobs, parameters), Self.selectJobs(ids)]
                 + dueNotifications()
         ) { [unowned self] result in
             insertsInFlight -= 1
@@ -450,6 +450,11 @@ final class PostgresQueue {
                 if !inserted.isEmpty { claimSoon() }
             }
         }
+    }
+
+    /// The records of the jobs in `ids` (a text[] literal), planned for these ids (see `PostgresSchema.selectJobs`).
+    private static func selectJobs(_ ids: String) -> PostgresSession.Statement {
+        .sql(PostgresSchema.selectJobs.sql, [.text(ids)])
     }
 
     // MARK: Notifying
@@ -897,7 +902,7 @@ final class PostgresQueue {
     /// The record of job `id` (nil: no such job).
     func lookUp(_ id: String, done: @escaping (Result<Job?, RouteFailure>) -> Void) {
         guard isReady else { return done(.failure(.unavailable(session.lastError ?? "not connected"))) }
-        session.run([.prepared(PostgresSchema.selectJobs, [.text(PostgresArray.literal([id]))])]) { [unowned self] result in
+        session.run([Self.selectJobs(PostgresArray.literal([id]))]) { [unowned self] result in
             switch result {
             case .failure(let failure): done(.failure(.unavailable(failure.description)))
             case .success(let results): done(.success(PostgresRecords.jobs(results[0], now: now).first))
@@ -959,7 +964,7 @@ final class PostgresQueue {
     /// Jobs that may have finished: answer their waiters if they did.
     private func lookUpWaited(_ ids: [String]) {
         guard !ids.isEmpty, isReady else { return }
-        session.run([.prepared(PostgresSchema.selectJobs, [.text(PostgresArray.literal(ids))])]) { [unowned self] result in
+        session.run([Self.selectJobs(PostgresArray.literal(ids))]) { [unowned self] result in
             guard case .success(let results) = result else { return }
             for job in PostgresRecords.jobs(results[0], now: now) where job.state.isFinished {
                 guard let list = waiters.removeValue(forKey: job.id) else { continue }
