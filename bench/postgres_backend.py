@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmarks of the PostgreSQL backend (issue "Scale out"), against the database's own ceiling measured in the same
+"""Benchmarks of the PostgreSQL backend (queue.backend "postgres"), against the database's own ceiling measured in the same
 run. Run through bench/run: `BENCH_ONLY=postgres bench/run` (about 3 minutes). See bench/README.md, section
 "PostgreSQL backend".
 
@@ -539,11 +539,14 @@ def report_g1(r, best):
         f"{fmt(r['completed_rps'])} done/s = {r['done'] / max(1, r['accepted']):.0%} of accepted; queued + running at "
         f"the end {fmt(r['accepted'] - r['done'])}",
         "≥ 60% of the claim + complete ceiling", comp >= 0.6, f"{fmt(best['claim'])} rows/s", f"{comp:.1%}")
+    drained = (f"{fmt(d['rate'])} done/s ({fmt(d['jobs'])} jobs in {d['seconds']:.1f} s)" if d["jobs"] > 0
+               else "nothing was left to drain")
     row(g, "… the backlog drained afterwards, no HTTP load (diagnostic); every job done once",
-        f"{fmt(d['rate'])} done/s ({fmt(d['jobs'])} jobs in {d['seconds']:.1f} s); done {fmt(d['done'])} of "
+        f"{drained}; done {fmt(d['done'])} of "
         f"{fmt(d['accepted'])} accepted, table {d['states']}; idle node + its backend afterwards "
         f"{100 * d['idle_cpu']:.1f}% of a CPU",
-        "(diagnostic; every job done)", d["ok"], f"{fmt(best['claim'])} rows/s", f"{d['rate'] / best['claim']:.1%}")
+        "(diagnostic; every job done)", d["ok"], f"{fmt(best['claim'])} rows/s",
+        f"{d['rate'] / best['claim']:.1%}" if d["jobs"] > 0 else "")
     NOTES.extend(per_job(r, f"{g}, one node, {setting}"))
 
 
