@@ -7,6 +7,8 @@ enum JobState: String, CaseIterable {
 }
 
 /// What one attempt did: the entries of a job's `history`.
+///
+/// The fields are declared in the order that packs them tightest (most jobs hold one inline).
 struct AttemptRecord: Equatable {
     /// Its number, from 1.
     var attempt: Int
@@ -14,14 +16,27 @@ struct AttemptRecord: Equatable {
     var startedAt: Int64
     /// Wall-clock end; nil while it runs.
     var finishedAt: Int64?
-    /// The worker process that ran it (0 when not known: journals of earlier versions).
-    var workerPID: Int32
     /// How it ended; nil while it runs.
     var outcome: AttemptOutcome?
+    /// The worker process that ran it (0 when not known: journals of earlier versions).
+    var workerPID: Int32
     /// Its error, for an attempt that did not succeed.
     var error: String?
     /// The handler's diagnostics (an `exec` command's last 4 KiB of stderr), successful attempts too.
     var stderr: [UInt8]
+
+    init(
+        attempt: Int, startedAt: Int64, finishedAt: Int64?, workerPID: Int32, outcome: AttemptOutcome?,
+        error: String?, stderr: [UInt8]
+    ) {
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.outcome = outcome
+        self.workerPID = workerPID
+        self.error = error
+        self.stderr = stderr
+    }
 
     /// Most bytes of diagnostics kept per attempt.
     static let maximumStderrBytes = 4096
@@ -68,20 +83,59 @@ struct Job: Equatable, @unchecked Sendable {
         let payload: ByteString
         let maxRetries: Int
         let priority: Int
-        let timeoutMilliseconds: Int?
-        let callbackURL: String?
         let sequence: UInt64
         let createdAt: Int64
         var state: JobState
         var attempts: Int
-        var attemptsBeforeRetry: Int
-        var lastError: String?
         var result: ByteString?
-        var resultTruncated: Bool
         var updatedAt: Int64
+        var history: History
+        /// What most jobs never have, out of line: nil while all of it has its default.
+        var rare: Indirect<Rare>?
+    }
+
+    /// The fields most jobs leave at their defaults (100,000 finished jobs are held in memory; these would
+    /// cost ~130 bytes each inline).
+    fileprivate struct Rare: Equatable {
+        var timeoutMilliseconds: Int?
+        var callbackURL: String?
+        var attemptsBeforeRetry = 0
+        var lastError: String?
+        var resultTruncated = false
         var nextAttemptAt: Int64?
-        var history: [AttemptRecord]
         var callback: CallbackStatus?
+    }
+
+    /// A value on the heap, immutable there: changing it makes a new box, so it copies like any value.
+    fileprivate enum Indirect<Value: Equatable>: Equatable {
+        indirect case value(Value)
+
+        var value: Value {
+            switch self { case .value(let value): value }
+        }
+    }
+
+    /// A job's attempts: most jobs have one, kept inline rather than in an array of its own.
+    fileprivate enum History: Equatable {
+        case none
+        case one(AttemptRecord)
+        case many([AttemptRecord])
+
+        init(_ entries: [AttemptRecord]) {
+            switch entries.count {
+            case 0: self = .none
+            case 1: self = .one(entries[0])
+            default: self = .many(entries)
+            }
+        }
+
+        var entries: [AttemptRecord] {
+            switch self {
+            case .none: []
+            case .one(let entry): [entry]
+            case .many(let entries): entries
+            }
+        }
     }
 
     private final class Storage {
@@ -100,9 +154,9 @@ struct Job: Equatable, @unchecked Sendable {
     /// 0-9; a higher priority runs first.
     var priority: Int { storage.fields.priority }
     /// The job's own timeout, overriding `job_timeout_ms`; nil uses the global one.
-    var timeoutMilliseconds: Int? { storage.fields.timeoutMilliseconds }
+    var timeoutMilliseconds: Int? { rare.timeoutMilliseconds }
     /// Where the record is POSTed when the job finishes.
-    var callbackURL: String? { storage.fields.callbackURL }
+    var callbackURL: String? { rare.callbackURL }
     /// Acceptance order, for FIFO and "newest first" listings.
     var sequence: UInt64 { storage.fields.sequence }
     /// Wall-clock acceptance time, epoch milliseconds.
@@ -120,13 +174,13 @@ struct Job: Equatable, @unchecked Sendable {
     }
     /// `attempts` when the job was last retried by hand: the budget of `maxRetries + 1` counts from there.
     private(set) var attemptsBeforeRetry: Int {
-        get { storage.fields.attemptsBeforeRetry }
-        set { uniqueStorage().fields.attemptsBeforeRetry = newValue }
+        get { rare.attemptsBeforeRetry }
+        set { rare.attemptsBeforeRetry = newValue }
     }
     /// Why the last attempt failed (or "canceled").
     private(set) var lastError: String? {
-        get { storage.fields.lastError }
-        set { uniqueStorage().fields.lastError = newValue }
+        get { rare.lastError }
+        set { rare.lastError = newValue }
     }
     /// The handler's output on success.
     private(set) var result: ByteString? {
@@ -135,8 +189,8 @@ struct Job: Equatable, @unchecked Sendable {
     }
     /// The output was cut at `max_result_bytes`.
     private(set) var resultTruncated: Bool {
-        get { storage.fields.resultTruncated }
-        set { uniqueStorage().fields.resultTruncated = newValue }
+        get { rare.resultTruncated }
+        set { rare.resultTruncated = newValue }
     }
     /// Wall-clock time of the last change, epoch milliseconds.
     private(set) var updatedAt: Int64 {
@@ -145,18 +199,26 @@ struct Job: Equatable, @unchecked Sendable {
     }
     /// When a waiting job becomes runnable (scheduled, or a retry's backoff; wall clock, epoch milliseconds).
     private(set) var nextAttemptAt: Int64? {
-        get { storage.fields.nextAttemptAt }
-        set { uniqueStorage().fields.nextAttemptAt = newValue }
+        get { rare.nextAttemptAt }
+        set { rare.nextAttemptAt = newValue }
     }
     /// The last `AttemptRecord.maximumKept` attempts, oldest first.
     private(set) var history: [AttemptRecord] {
-        get { storage.fields.history }
-        set { uniqueStorage().fields.history = newValue }
+        get { storage.fields.history.entries }
+        set { uniqueStorage().fields.history = History(newValue) }
     }
     /// The callback's delivery, once the job finished with a `callbackURL`.
     private(set) var callback: CallbackStatus? {
-        get { storage.fields.callback }
-        set { uniqueStorage().fields.callback = newValue }
+        get { rare.callback }
+        set { rare.callback = newValue }
+    }
+    /// The rarely set fields; setting them back to their defaults frees their box.
+    private var rare: Rare {
+        get { storage.fields.rare?.value ?? Rare() }
+        set {
+            guard newValue != rare else { return }
+            uniqueStorage().fields.rare = newValue == Rare() ? nil : .value(newValue)
+        }
     }
 
     /// A freshly accepted job: queued, runnable now or at `spec.runAt`.
@@ -164,10 +226,12 @@ struct Job: Equatable, @unchecked Sendable {
         storage = Storage(
             Fields(
                 id: spec.id, payload: spec.payload, maxRetries: spec.maxRetries, priority: spec.priority,
-                timeoutMilliseconds: spec.timeoutMilliseconds, callbackURL: spec.callbackURL, sequence: sequence,
-                createdAt: now, state: .queued, attempts: 0, attemptsBeforeRetry: 0, lastError: nil, result: nil,
-                resultTruncated: false, updatedAt: now, nextAttemptAt: spec.runAt.flatMap { $0 > now ? $0 : nil },
-                history: [], callback: nil))
+                sequence: sequence, createdAt: now, state: .queued, attempts: 0, result: nil, updatedAt: now,
+                history: .none,
+                rare: Self.boxed(
+                    Rare(
+                        timeoutMilliseconds: spec.timeoutMilliseconds, callbackURL: spec.callbackURL,
+                        nextAttemptAt: spec.runAt.flatMap { $0 > now ? $0 : nil }))))
     }
 
     /// A freshly accepted job with only the basic fields (tests, and journals of the first format).
@@ -180,12 +244,20 @@ struct Job: Equatable, @unchecked Sendable {
         storage = Storage(
             Fields(
                 id: snapshot.spec.id, payload: snapshot.spec.payload, maxRetries: snapshot.spec.maxRetries,
-                priority: snapshot.spec.priority, timeoutMilliseconds: snapshot.spec.timeoutMilliseconds,
-                callbackURL: snapshot.spec.callbackURL, sequence: snapshot.sequence, createdAt: snapshot.createdAt,
-                state: snapshot.state, attempts: snapshot.attempts, attemptsBeforeRetry: snapshot.attemptsBeforeRetry,
-                lastError: snapshot.lastError, result: snapshot.result, resultTruncated: snapshot.resultTruncated,
-                updatedAt: snapshot.updatedAt, nextAttemptAt: snapshot.nextAttemptAt, history: snapshot.history,
-                callback: snapshot.callback))
+                priority: snapshot.spec.priority, sequence: snapshot.sequence, createdAt: snapshot.createdAt,
+                state: snapshot.state, attempts: snapshot.attempts, result: snapshot.result,
+                updatedAt: snapshot.updatedAt, history: History(snapshot.history),
+                rare: Self.boxed(
+                    Rare(
+                        timeoutMilliseconds: snapshot.spec.timeoutMilliseconds, callbackURL: snapshot.spec.callbackURL,
+                        attemptsBeforeRetry: snapshot.attemptsBeforeRetry, lastError: snapshot.lastError,
+                        resultTruncated: snapshot.resultTruncated, nextAttemptAt: snapshot.nextAttemptAt,
+                        callback: snapshot.callback))))
+    }
+
+    /// `rare` boxed, or nil when it is all defaults.
+    private static func boxed(_ rare: Rare) -> Indirect<Rare>? {
+        rare == Rare() ? nil : .value(rare)
     }
 
     /// Every field of a job, for the journal's snapshot records.
@@ -208,11 +280,12 @@ struct Job: Equatable, @unchecked Sendable {
     /// This job's fields, for a snapshot record.
     var snapshot: Snapshot {
         let fields = storage.fields
+        let rare = rare
         return Snapshot(
             spec: spec, sequence: fields.sequence, createdAt: fields.createdAt, state: fields.state,
-            attempts: fields.attempts, attemptsBeforeRetry: fields.attemptsBeforeRetry, lastError: fields.lastError,
-            result: fields.result, resultTruncated: fields.resultTruncated, updatedAt: fields.updatedAt,
-            nextAttemptAt: fields.nextAttemptAt, history: fields.history, callback: fields.callback)
+            attempts: fields.attempts, attemptsBeforeRetry: rare.attemptsBeforeRetry, lastError: rare.lastError,
+            result: fields.result, resultTruncated: rare.resultTruncated, updatedAt: fields.updatedAt,
+            nextAttemptAt: rare.nextAttemptAt, history: fields.history.entries, callback: rare.callback)
     }
 
     /// What was submitted (the run time is not kept apart from `nextAttemptAt`).
@@ -220,7 +293,7 @@ struct Job: Equatable, @unchecked Sendable {
         let fields = storage.fields
         return JobSpec(
             id: fields.id, payload: fields.payload, maxRetries: fields.maxRetries, priority: fields.priority,
-            timeoutMilliseconds: fields.timeoutMilliseconds, callbackURL: fields.callbackURL)
+            timeoutMilliseconds: timeoutMilliseconds, callbackURL: callbackURL)
     }
 
     static func == (left: Job, right: Job) -> Bool {
@@ -238,8 +311,8 @@ struct Job: Equatable, @unchecked Sendable {
     func hasSameContent(as spec: JobSpec) -> Bool {
         let fields = storage.fields
         return fields.payload == spec.payload && fields.maxRetries == spec.maxRetries
-            && fields.priority == spec.priority && fields.timeoutMilliseconds == spec.timeoutMilliseconds
-            && fields.callbackURL == spec.callbackURL
+            && fields.priority == spec.priority && timeoutMilliseconds == spec.timeoutMilliseconds
+            && callbackURL == spec.callbackURL
     }
 
     /// Attempts counted against `maxRetries` (those since the last manual retry).
@@ -395,11 +468,14 @@ extension Job {
         }
     }
 
-    /// Changes the history in place (no copy of the array), keeping the newest `AttemptRecord.maximumKept`.
+    /// Changes the history, keeping the newest `AttemptRecord.maximumKept`.
     private mutating func updateHistory(_ change: (inout [AttemptRecord]) -> Void) {
         let storage = uniqueStorage()
-        change(&storage.fields.history)
-        let excess = storage.fields.history.count - AttemptRecord.maximumKept
-        if excess > 0 { storage.fields.history.removeFirst(excess) }
+        var entries = storage.fields.history.entries
+        storage.fields.history = .none  // the array, when there is one, is then not shared while it changes
+        change(&entries)
+        let excess = entries.count - AttemptRecord.maximumKept
+        if excess > 0 { entries.removeFirst(excess) }
+        storage.fields.history = History(entries)
     }
 }
