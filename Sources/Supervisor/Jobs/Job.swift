@@ -217,7 +217,7 @@ struct Job: Equatable, @unchecked Sendable {
         get { storage.fields.rare?.value ?? Rare() }
         set {
             guard newValue != rare else { return }
-            uniqueStorage().fields.rare = newValue == Rare() ? nil : .value(newValue)
+            uniqueStorage().fields.rare = Self.boxed(newValue)
         }
     }
 

@@ -287,4 +287,37 @@ extension JobTests {
         #expect(job.state == .failed)
         #expect(job.nextAttemptAt == nil)
     }
+
+    @Test func copiesStayIndependentWhateverIsStoredOutOfLine() throws {
+        var original = Job(
+            spec: JobSpec(id: "j", payload: "p", maxRetries: 2, timeoutMilliseconds: 500, callbackURL: "http://h/c"),
+            sequence: 1, now: 0)
+        try original.start(now: 10, workerPID: 7)
+        let copy = original
+        try original.failAttempt(error: "boom", retryAt: 100, now: 20)
+        try original.start(now: 100, workerPID: 8)
+        // The copy still has one attempt running, no error, no retry time; the original two attempts.
+        #expect(copy.state == .running && copy.lastError == nil && copy.nextAttemptAt == nil)
+        #expect(copy.history.map(\.attempt) == [1] && copy.history[0].outcome == nil)
+        #expect(original.history.map(\.attempt) == [1, 2] && original.history[0].outcome == .error)
+        #expect(original.lastError == "boom" && original.timeoutMilliseconds == 500 && original.callbackURL == "http://h/c")
+        // Defaults set back leave an equal record, and a snapshot restores an equal job.
+        #expect(Job(restoring: original.snapshot) == original)
+        try original.succeed(result: "ok", now: 120)
+        #expect(Job(restoring: original.snapshot) == original)
+        #expect(copy != original)
+    }
+
+    @Test func historyKeepsTheNewestTwentyAcrossTheInlineAndArrayForms() throws {
+        var job = Job(spec: JobSpec(id: "j", payload: "p", maxRetries: 30), sequence: 1, now: 0)
+        #expect(job.history.isEmpty)
+        for attempt in 1...25 {
+            try job.start(now: Int64(attempt * 10))
+            #expect(job.history.last?.attempt == attempt)
+            try job.failAttempt(error: "e\(attempt)", retryAt: Int64(attempt * 10 + 1), now: Int64(attempt * 10 + 5))
+            job.becomeRunnable()
+        }
+        #expect(job.history.map(\.attempt) == Array(6...25))
+        #expect(job.history.allSatisfy { $0.outcome == .error && $0.error == "e\($0.attempt)" })
+    }
 }
