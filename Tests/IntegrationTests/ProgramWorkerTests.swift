@@ -152,7 +152,8 @@ struct ProgramWorkerTests {
     }
 
     @Test func progressShowsInTheRecordWhileTheJobRuns() async throws {
-        guard let prefork = try await start() else { return }
+        // The job runs until the test opens its gate: no timeout a loaded machine could reach first.
+        guard let prefork = try await start(config: ["job_timeout_ms": 60_000]) else { return }
         defer { prefork.terminateAndReap() }
         let gate = prefork.directory.path + "/go"
         try prefork.enqueueAccepted(id: "p", payload: "progress \(gate)")
