@@ -9,18 +9,23 @@ enum JournalReplay {
         // Retention applies after replay: events may still refer to jobs that later finished.
         var store = JobStore(maximumFinished: .max)
         var problems: [String] = []
-        for event in events {
+        // An event that does not apply is reported, never dropped silently.
+        func apply(_ event: JobEvent, to store: inout JobStore, _ what: String) {
             do throws(InvalidTransition) {
                 try store.apply(event)
             } catch {
-                problems.append("record \(event.summary) does not apply: \(error)")
+                problems.append("\(what) \(event.summary) does not apply: \(error)")
             }
+        }
+        for event in events {
+            apply(event, to: &store, "record")
         }
         let running = store.jobsInAcceptanceOrder.filter { $0.state == .running }
         for job in running {
-            _ = try? store.apply(
+            apply(
                 .interrupted(
-                    id: job.id, attempt: job.attempts, error: "supervisor stopped during attempt \(job.attempts)", at: now))
+                    id: job.id, attempt: job.attempts, error: "supervisor stopped during attempt \(job.attempts)", at: now),
+                to: &store, "interrupting")
         }
         // Filed again in acceptance order, as the live store would hold them: queued jobs (interrupted ones too)
         // run in that order, and retention keeps the newest finished jobs. Without interrupted jobs the order is
@@ -35,9 +40,9 @@ enum JournalReplay {
             return (store, problems)
         }
         var rebuilt = JobStore(maximumFinished: maximumFinished, maximumResultBytes: maximumResultBytes)
-        if store.paused { _ = try? rebuilt.apply(.dispatchPaused(true, at: now)) }
+        if store.paused { apply(.dispatchPaused(true, at: now), to: &rebuilt, "refiling") }
         for job in store.jobsInAcceptanceOrder.sorted(by: { $0.sequence < $1.sequence }) {
-            _ = try? rebuilt.apply(.snapshot(job))
+            apply(.snapshot(job), to: &rebuilt, "refiling")
         }
         return (rebuilt, problems)
     }
