@@ -449,6 +449,7 @@ final class Supervisor {
     func finishShutdownIfIdle() {
         guard pool.draining, !finished, pool.allDown else { return }
         if let postgres, postgres.hasUnwrittenOutcomes, postgres.session.isReady, !shutdownDeadlinePassed { return }
+        if let postgres, !postgres.answerWaitersBeforeClosing() { return }
         loop.cancel(shutdownTimer)
         finished = true
     }

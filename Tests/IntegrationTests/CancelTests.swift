@@ -5,8 +5,8 @@ import Testing
 /// `DELETE /jobs/{id}` for queued, running, finished and unknown jobs.
 @Suite(.timeLimit(.minutes(1)))
 struct CancelTests {
-    @Test func cancelingAQueuedJobMeansItNeverRuns() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func cancelingAQueuedJobMeansItNeverRuns(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "blocker", payload: "@sleep 400")
@@ -30,8 +30,8 @@ struct CancelTests {
         try await prefork.waitForLog(event: "job_canceled") { $0.string("id") == "waiting" }
     }
 
-    @Test func cancelingARunningJobKillsAndReplacesItsWorker() async throws {
-        let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 10000])
+    @Test(arguments: Backend.allCases) func cancelingARunningJobKillsAndReplacesItsWorker(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["job_timeout_ms": 10000]) else { return }
         defer { prefork.terminateAndReap() }
         try await prefork.waitForIdleWorkers(2)
 
@@ -60,8 +60,8 @@ struct CancelTests {
         #expect(prefork.logEvents("job_retry") { $0.string("id") == "long" }.isEmpty)
     }
 
-    @Test func cancelingAFinishedJobConflicts() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func cancelingAFinishedJobConflicts(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "finished", payload: "@ok")
@@ -80,8 +80,8 @@ struct CancelTests {
         #expect(try prefork.request("DELETE", "/jobs/twice").status == 409)
     }
 
-    @Test func cancelingAnUnknownJobIs404() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func cancelingAnUnknownJobIs404(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         let response = try prefork.request("DELETE", "/jobs/ghost")

@@ -20,8 +20,8 @@ struct ControlTests {
         return b.timeIntervalSince(a) * 1000
     }
 
-    @Test func aDelayedJobRunsNoEarlierThanItsTimeAndSoonAfter() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func aDelayedJobRunsNoEarlierThanItsTimeAndSoonAfter(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
         let accepted = try post(prefork, "/enqueue", ["id": "later", "payload": "@ok", "delay_ms": 200])
         #expect(accepted.status == 202)
@@ -35,8 +35,8 @@ struct ControlTests {
         #expect(waited < 250, "started \(waited) ms after acceptance")
     }
 
-    @Test func runAtInThePastRunsAtOnceAndBadTimesAreRefused() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func runAtInThePastRunsAtOnceAndBadTimesAreRefused(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
         #expect(try post(prefork, "/enqueue", ["id": "past", "payload": "@ok", "run_at": "2001-01-01T00:00:00+02:00"]).status == 202)
         try await prefork.waitForJob("past", state: "done")
@@ -48,8 +48,8 @@ struct ControlTests {
         #expect(try post(prefork, "/enqueue", ["id": "z", "payload": "@ok", "delay_ms": 31_536_000_001]).status == 400)
     }
 
-    @Test func perJobTimeoutOverridesTheGlobalOneAndZeroMeansNone() async throws {
-        let prefork = try await PreforkProcess.start(config: ["job_timeout_ms": 0])
+    @Test(arguments: Backend.allCases) func perJobTimeoutOverridesTheGlobalOneAndZeroMeansNone(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["job_timeout_ms": 0]) else { return }
         defer { prefork.terminateAndReap() }
         #expect(try post(prefork, "/enqueue", ["id": "short", "payload": "@sleep 5000", "timeout_ms": 200]).status == 202)
         #expect(try post(prefork, "/enqueue", ["id": "unbounded", "payload": "@sleep 700"]).status == 202)
@@ -60,8 +60,8 @@ struct ControlTests {
         #expect(try post(prefork, "/enqueue", ["id": "bad", "payload": "@ok", "timeout_ms": 0]).status == 400)
     }
 
-    @Test func higherPrioritiesRunFirstFIFOWithinAPriority() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func higherPrioritiesRunFirstFIFOWithinAPriority(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try await prefork.waitForIdleWorkers(1)
         #expect(try prefork.request("POST", "/pause").status == 200)
@@ -79,8 +79,8 @@ struct ControlTests {
         #expect(try post(prefork, "/enqueue", ["id": "p", "payload": "@ok", "priority": 10]).status == 400)
     }
 
-    @Test func aBatchGetsPerItemStatusesAndOnlyAcceptedJobsSurviveASIGKILL() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1, "queue_size": 3])
+    @Test(arguments: Backend.allCases) func aBatchGetsPerItemStatusesAndOnlyAcceptedJobsSurviveASIGKILL(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1, "queue_size": 3]) else { return }
         defer { prefork.terminateAndReap() }
         #expect(try prefork.request("POST", "/pause").status == 200)
         try prefork.enqueueAccepted(id: "existing", payload: "@ok")
@@ -105,13 +105,14 @@ struct ControlTests {
         _ = try await prefork.waitForExit()
         let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
         defer { again.terminateAndReap() }
+        try await again.waitUntilReady(backend)
         for id in ["a", "b", "existing"] { #expect(try again.request("GET", "/jobs/\(id)").status == 200) }
         #expect(try again.request("GET", "/jobs/c").status == 404)
         #expect(try post(again, "/enqueue", ["jobs": []]).status == 400)
     }
 
-    @Test func retryRunsAFailedJobAgainWithAFreshBudget() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func retryRunsAFailedJobAgainWithAFreshBudget(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "f", payload: "@fail", maxRetries: 1)
         try await prefork.waitForJob("f", state: "failed")
@@ -126,8 +127,8 @@ struct ControlTests {
         #expect(try prefork.request("POST", "/jobs/nope/retry").status == 404)
     }
 
-    @Test func bulkRetryAndCancelByState() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func bulkRetryAndCancelByState(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         for index in 0..<3 { try prefork.enqueueAccepted(id: "f\(index)", payload: "@fail") }
         for index in 0..<3 { try await prefork.waitForJob("f\(index)", state: "failed") }
@@ -140,8 +141,8 @@ struct ControlTests {
         #expect(try prefork.request("POST", "/jobs/cancel?state=done").status == 400)
     }
 
-    @Test func pauseStopsDispatchKeepsAcceptingAndSurvivesASIGKILL() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func pauseStopsDispatchKeepsAcceptingAndSurvivesASIGKILL(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try await prefork.waitForIdleWorkers(1)
         let paused = try prefork.request("POST", "/pause")
@@ -156,14 +157,15 @@ struct ControlTests {
         _ = try await prefork.waitForExit()
         let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
         defer { again.terminateAndReap() }
+        try await again.waitUntilReady(backend)
         #expect(try again.request("GET", "/healthz").json().bool("paused") == true)
         #expect(try again.job("held").string("state") == "queued")
         #expect(try again.request("POST", "/resume").status == 200)
         try await again.waitForJob("held", state: "done")
     }
 
-    @Test func aScheduledJobSurvivesASIGKILLAndRunsAtItsTime() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func aScheduledJobSurvivesASIGKILLAndRunsAtItsTime(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
         let accepted = ContinuousClock.now
         #expect(try post(prefork, "/enqueue", ["id": "later", "payload": "@ok", "delay_ms": 10_000]).status == 202)
@@ -174,6 +176,7 @@ struct ControlTests {
         try #require(elapsed(since: accepted) < .seconds(10), "the machine was too slow to kill before the job's time")
         let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
         defer { again.terminateAndReap() }
+        try await again.waitUntilReady(backend)
         let done = try await again.waitForJob("later", state: "done", timeout: .seconds(20))
         let waited = try milliseconds(
             from: done.string("created_at"), to: done.objects("history")?.first?.string("started_at"))
@@ -181,8 +184,8 @@ struct ControlTests {
         #expect(done.int("attempts") == 1)
     }
 
-    @Test func listingPagesThroughEveryJobWithCursorsAndFilters() async throws {
-        let prefork = try await PreforkProcess.start(config: ["queue_size": 1000])
+    @Test(arguments: Backend.allCases) func listingPagesThroughEveryJobWithCursorsAndFilters(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["queue_size": 1000]) else { return }
         defer { prefork.terminateAndReap() }
         #expect(try prefork.request("POST", "/pause").status == 200)
         var items: [[String: Any]] = []

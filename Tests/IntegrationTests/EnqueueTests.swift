@@ -4,8 +4,8 @@ import Testing
 /// `POST /enqueue`, `GET /jobs` and the HTTP API's error answers, against a real supervisor.
 @Suite(.timeLimit(.minutes(1)))
 struct EnqueueTests {
-    @Test func okJobRunsOnceAndIsDone() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func okJobRunsOnceAndIsDone(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         let response = try prefork.enqueue(id: "ok-1", payload: "@ok")
@@ -29,8 +29,8 @@ struct EnqueueTests {
         try await prefork.waitForLog(event: "job_done") { $0.string("id") == "ok-1" }
     }
 
-    @Test func identicalResubmitAnswers200WithCurrentRecord() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func identicalResubmitAnswers200WithCurrentRecord(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         #expect(try prefork.enqueue(id: "same", payload: "@ok", maxRetries: 2).status == 202)
@@ -43,8 +43,8 @@ struct EnqueueTests {
         #expect(record.int("attempts") == 1)
     }
 
-    @Test func sameIdWithDifferentContentConflicts() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func sameIdWithDifferentContentConflicts(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         #expect(try prefork.enqueue(id: "dup", payload: "@ok").status == 202)
@@ -97,8 +97,8 @@ struct EnqueueTests {
         InvalidBody(name: "body a string", body: #""@ok""#, mentions: ["json", "object"]),
     ]
 
-    @Test func invalidBodiesAnswer400NamingTheField() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func invalidBodiesAnswer400NamingTheField(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         for invalid in Self.invalidBodies {
@@ -116,8 +116,8 @@ struct EnqueueTests {
         #expect(try prefork.request("GET", "/jobs/r2").status == 404)
     }
 
-    @Test func boundaryValuesAreAccepted() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func boundaryValuesAreAccepted(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         let longID = String(repeating: "b", count: 128)
@@ -134,8 +134,8 @@ struct EnqueueTests {
         #expect(record.int("max_retries") == 100)
     }
 
-    @Test func bodyLargerThanLimitAnswers413() async throws {
-        let prefork = try await PreforkProcess.start(config: ["http": ["max_body_bytes": 512]])
+    @Test(arguments: Backend.allCases) func bodyLargerThanLimitAnswers413(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["http": ["max_body_bytes": 512]]) else { return }
         defer { prefork.terminateAndReap() }
 
         let body = PreforkProcess.enqueueBody(id: "big", payload: String(repeating: "x", count: 2000))
@@ -148,8 +148,8 @@ struct EnqueueTests {
         #expect(try prefork.request("POST", "/enqueue", body: small).status == 202)
     }
 
-    @Test func unknownJobAnswers404() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func unknownJobAnswers404(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         let response = try prefork.request("GET", "/jobs/no-such-job")
@@ -157,8 +157,8 @@ struct EnqueueTests {
         #expect(try response.json().string("error") != nil)
     }
 
-    @Test func unknownPathAnswers404() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func unknownPathAnswers404(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         for path in ["/nope", "/ui/nope.js", "/enqueue/extra", "/healthz/x"] {
@@ -168,8 +168,8 @@ struct EnqueueTests {
         }
     }
 
-    @Test func wrongMethodAnswers405WithAllow() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func wrongMethodAnswers405WithAllow(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         let cases: [(method: String, path: String, allowed: [String])] = [
@@ -191,8 +191,8 @@ struct EnqueueTests {
         }
     }
 
-    @Test func listsJobsByStateNewestFirst() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func listsJobsByStateNewestFirst(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         for id in ["list-1", "list-2", "list-3"] {
@@ -216,8 +216,8 @@ struct EnqueueTests {
         #expect(queued.isEmpty)
     }
 
-    @Test func badListParametersAnswer400() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func badListParametersAnswer400(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         for query in ["state=bogus", "state=DONE", "limit=0", "limit=-1", "limit=10001", "limit=abc", "limit=1.5"] {

@@ -4,8 +4,8 @@ import Testing
 /// The bounded queue: back-pressure with 503 and Retry-After.
 @Suite(.timeLimit(.minutes(1)))
 struct QueueTests {
-    @Test func fullQueueAnswers503WithRetryAfter() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1, "queue_size": 2, "job_timeout_ms": 10000])
+    @Test(arguments: Backend.allCases) func fullQueueAnswers503WithRetryAfter(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1, "queue_size": 2, "job_timeout_ms": 10000]) else { return }
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "busy", payload: "@sleep 2000")

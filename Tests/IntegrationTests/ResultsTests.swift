@@ -8,8 +8,8 @@ import Testing
 struct ResultsTests {
     // MARK: Long-poll
 
-    @Test func getWithWaitWakesWhenTheJobIsDone() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func getWithWaitWakesWhenTheJobIsDone(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "slow", payload: "@sleep 300")
         let started = ContinuousClock.now
@@ -20,8 +20,8 @@ struct ResultsTests {
         #expect(elapsed(since: started) < .seconds(5))
     }
 
-    @Test func getWithWaitWakesOnFailureAfterRetriesAndOnCancel() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func getWithWaitWakesOnFailureAfterRetriesAndOnCancel(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "bad", payload: "@fail", maxRetries: 2)
         let failed = try prefork.request("GET", "/jobs/bad?wait_ms=10000")
@@ -37,8 +37,8 @@ struct ResultsTests {
         #expect(try canceled.json().string("state") == "canceled")
     }
 
-    @Test func getWithWaitAnswersTheCurrentRecordAtTheDeadline() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func getWithWaitAnswersTheCurrentRecordAtTheDeadline(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "long", payload: "@sleep 30000")
         try await prefork.waitForJob("long", state: "running")
@@ -49,8 +49,8 @@ struct ResultsTests {
         #expect(elapsed(since: started) >= .milliseconds(300))
     }
 
-    @Test func waitOutOfRangeIsRefused() async throws {
-        let prefork = try await PreforkProcess.start(config: ["http": ["max_wait_ms": 1000]])
+    @Test(arguments: Backend.allCases) func waitOutOfRangeIsRefused(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["http": ["max_wait_ms": 1000]]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "a", payload: "@ok")
         for query in ["wait_ms=1001", "wait_ms=-1", "wait_ms=soon"] {
@@ -60,8 +60,8 @@ struct ResultsTests {
         }
     }
 
-    @Test func enqueueWithWaitAnswers200ForAQuickJobAnd202ForASlowOne() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func enqueueWithWaitAnswers200ForAQuickJobAnd202ForASlowOne(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         let quick = try prefork.request(
             "POST", "/enqueue?wait_ms=5000", body: PreforkProcess.enqueueBody(id: "quick", payload: "@ok"))
@@ -74,8 +74,8 @@ struct ResultsTests {
         #expect(["queued", "running"].contains(try slow.json().string("state") ?? ""))
     }
 
-    @Test func aThousandWaitersAreAnsweredAndHealthStaysFast() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1, "http": ["max_connections": 2000]])
+    @Test(arguments: Backend.allCases) func aThousandWaitersAreAnsweredAndHealthStaysFast(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1, "http": ["max_connections": 2000]]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "gate", payload: "@sleep 1500")
         var connections: [HTTPConnection] = []
@@ -95,8 +95,8 @@ struct ResultsTests {
         #expect(states == ["done": 1000])
     }
 
-    @Test func aWaiterWhoseClientHangsUpIsReleased() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1])
+    @Test(arguments: Backend.allCases) func aWaiterWhoseClientHangsUpIsReleased(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "long", payload: "@sleep 30000")
         for _ in 0..<20 {
@@ -111,8 +111,8 @@ struct ResultsTests {
         #expect(try prefork.request("GET", "/healthz").status == 200)
     }
 
-    @Test func drainAnswersEveryWaiter() async throws {
-        let prefork = try await PreforkProcess.start(config: ["workers": 1, "shutdown_timeout_ms": 500])
+    @Test(arguments: Backend.allCases) func drainAnswersEveryWaiter(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1, "shutdown_timeout_ms": 500]) else { return }
         defer { prefork.terminateAndReap() }
         try prefork.enqueueAccepted(id: "long", payload: "@sleep 30000")
         try await prefork.waitForJob("long", state: "running")
@@ -183,8 +183,8 @@ struct ResultsTests {
         #expect(history[0].string("error")?.contains("SIGKILL") == true)
     }
 
-    @Test func theFullRecordHasThePayloadListsDoNot() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func theFullRecordHasThePayloadListsDoNot(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
         let accepted = try prefork.enqueueAccepted(id: "p", payload: "@ok")
         #expect(accepted["payload"] == nil)
@@ -200,9 +200,10 @@ struct ResultsTests {
         for job in list.objects("jobs") ?? [] { #expect(job["payload"] == nil) }
     }
 
-    @Test func resultsHistoryAndPayloadSurviveARestart() async throws {
+    @Test(arguments: Backend.allCases) func resultsHistoryAndPayloadSurviveARestart(on backend: Backend) async throws {
         let command = ["/bin/sh", "-c", "echo note >&2; printf '\\377'"]
-        let prefork = try await PreforkProcess.start(config: ["handler": "exec", "exec": ["command": command]])
+        guard let prefork = try await PreforkProcess.start(backend, config: ["handler": "exec", "exec": ["command": command]])
+        else { return }
         defer { prefork.terminateAndReap() }
         try prefork.request("POST", "/enqueue", body: #"{"id": "r", "payload_base64": "/wE="}"#)
         let before = try await prefork.waitForJob("r", state: "done")
@@ -211,6 +212,7 @@ struct ResultsTests {
         _ = try await prefork.waitForExit()
         let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
         defer { again.terminateAndReap() }
+        try await again.waitUntilReady(backend)
         let after = try again.job("r")
         #expect(after.string("result_base64") == "/w==")
         #expect(after.string("payload_base64") == "/wE=")

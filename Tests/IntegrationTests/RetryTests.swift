@@ -4,8 +4,8 @@ import Testing
 /// Failed attempts, retries with backoff, and final failure.
 @Suite(.timeLimit(.minutes(1)))
 struct RetryTests {
-    @Test func failingJobIsRetriedThenFails() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func failingJobIsRetriedThenFails(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "fail-3", payload: "@fail", maxRetries: 2)
@@ -21,8 +21,8 @@ struct RetryTests {
         #expect(final.int("attempt") == 3)
     }
 
-    @Test func noRetriesMeansOneAttempt() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func noRetriesMeansOneAttempt(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "fail-once", payload: "@fail")
@@ -31,10 +31,11 @@ struct RetryTests {
         #expect(prefork.logEvents("job_retry") { $0.string("id") == "fail-once" }.isEmpty)
     }
 
-    @Test func jobWaitingForRetryIsQueuedWithNextAttemptAt() async throws {
+    @Test(arguments: Backend.allCases) func jobWaitingForRetryIsQueuedWithNextAttemptAt(on backend: Backend) async throws {
         // No jitter: the job waits the whole 10 s, long enough to be seen waiting on a loaded machine.
-        let prefork = try await PreforkProcess.start(
-            config: ["backoff": ["base_ms": 10_000, "max_ms": 10_000, "jitter": 0]])
+        guard let prefork = try await PreforkProcess.start(
+            backend, config: ["backoff": ["base_ms": 10_000, "max_ms": 10_000, "jitter": 0]])
+        else { return }
         defer { prefork.terminateAndReap() }
 
         try prefork.enqueueAccepted(id: "backing-off", payload: "@fail", maxRetries: 1)
@@ -52,8 +53,8 @@ struct RetryTests {
         #expect(try canceled.json().string("state") == "canceled")
     }
 
-    @Test func failureRateZeroNeverFails() async throws {
-        let prefork = try await PreforkProcess.start()
+    @Test(arguments: Backend.allCases) func failureRateZeroNeverFails(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }
 
         let ids = (1...10).map { "plain-\($0)" }

@@ -11,10 +11,35 @@ extension PostgresQueue {
         guard isReady else {
             return done(.failure(.unavailable(session.lastError ?? "not connected to PostgreSQL yet")))
         }
-        guard approximateQueued + accepted < config.queueSize else { return done(.failure(.refused(.queueFull))) }
+        guard approximateQueued + accepted < config.queueSize else {
+            // Inserts not answered yet may hold resubmissions, which create nothing: decide once they are.
+            if insertsInFlight > 0 || !pendingInserts.isEmpty { return waitingForCapacity.append((spec, done)) }
+            return refuseWhenFull(spec, done: done)
+        }
         accepted += 1
         pendingInserts.append((spec, done))
         scheduleInsertFlush()
+    }
+
+    /// Enqueues that found the queue full while inserts were unanswered, in arrival order, tried again.
+    private func reconsiderWaitingForCapacity() {
+        let waiting = waitingForCapacity
+        waitingForCapacity = []
+        for (spec, done) in waiting { enqueue(spec, done: done) }
+    }
+
+    /// The queue is full: a new job is refused, but the resubmission of an existing one is answered as always
+    /// (its record, or a conflict), as the journal backend does.
+    private func refuseWhenFull(_ spec: JobSpec, done: @escaping (Result<(Job, Bool), EnqueueFailure>) -> Void) {
+        lookUp(spec.id) { result in
+            switch result {
+            case .success(let job?) where job.hasSameContent(as: spec): done(.success((job, false)))
+            case .success(let job?): done(.failure(.refused(.conflict(job))))
+            case .success(nil): done(.failure(.refused(.queueFull)))
+            case .failure(.unavailable(let why)): done(.failure(.unavailable(why)))
+            case .failure: done(.failure(.refused(.queueFull)))
+            }
+        }
     }
 
     func scheduleInsertFlush() {
@@ -51,7 +76,9 @@ extension PostgresQueue {
             scheduleInsertFlush()
             switch result {
             case .failure(let failure):
+                accepted = max(0, accepted - batch.count)
                 for (_, done) in batch { done(.failure(.unavailable(failure.description))) }
+                reconsiderWaitingForCapacity()
             case .success(let results):
                 var inserted = Set<String>()
                 for row in 0..<results[0].rowCount { if let id = results[0].string(row: row, column: 0) { inserted.insert(id) } }
@@ -75,8 +102,16 @@ extension PostgresQueue {
                         done(.failure(.refused(.conflict(job))))
                     }
                 }
+                // Repeats and conflicts were counted when they arrived, but created nothing.
+                accepted = max(0, accepted - (batch.count - inserted.count))
+                reconsiderWaitingForCapacity()
                 supervisor.logger.debug("postgres_inserted", ["jobs": .int(inserted.count), "batch": .int(batch.count)])
                 if !inserted.isEmpty { claimSoon() }
+                // A job created here for later wakes a claim at its time (other nodes find it by their poll).
+                let later = batch.compactMap { inserted.contains($0.spec.id) ? $0.spec.runAt : nil }.filter { $0 > at }
+                if let first = later.min() {
+                    _ = loop.schedule(after: max(0, first - now)) { [unowned self] in claimSoon() }
+                }
             }
         }
     }

@@ -167,7 +167,7 @@ extension PostgresQueue {
         guard isReady else { return }
         session.run([.prepared(PostgresSchema.countQueued, [])]) { [unowned self] result in
             if case .success(let results) = result, let count = results.first?.int(row: 0, column: 0) {
-                approximateQueued = count + 0
+                approximateQueued = count
                 accepted = 0
             }
         }

@@ -22,7 +22,14 @@ extension PostgresQueue {
                         }
                     }
                 }
-                if let owner = results[0].string(row: 0, column: 0) { stopCanceled(id, runningOn: owner) }
+                if let owner = results[0].string(row: 0, column: 0) {
+                    stopCanceled(id, runningOn: owner)
+                } else {
+                    // Queued: no node's ledger saw it end, so this one counts and logs it (a running job is
+                    // counted and logged by the node whose worker it stops).
+                    supervisor.metrics.jobFinished(.canceled)
+                    supervisor.logger.info("job_canceled", ["id": .string(id), "was": "queued"])
+                }
                 lookUp(id) { found in
                     if case .success(let job?) = found { done(.success(job)) } else { done(.failure(.notFound)) }
                 }
@@ -192,6 +199,33 @@ extension PostgresQueue {
             loop.cancel(waiter.timer)
             remove(waiter, id: id)
         }
+    }
+
+    /// Stopping: every long-poll is answered with its job's record as the database has it now (after this
+    /// node's last outcomes), as the journal backend answers them from its store. Returns true once done; the
+    /// lookup gets a second, after which what is left is answered 503 by `close`.
+    func answerWaitersBeforeClosing() -> Bool {
+        if waitersAnsweredForShutdown || waiters.isEmpty || !isReady { return true }
+        guard shutdownLookupTimer == nil else { return false }
+        shutdownLookupTimer = loop.schedule(after: 1000) { [unowned self] in
+            waitersAnsweredForShutdown = true
+            supervisor.finishShutdownIfIdle()
+        }
+        session.run([Self.selectJobs(PostgresArray.literal(Array(waiters.keys)))]) { [unowned self] result in
+            guard !waitersAnsweredForShutdown else { return }
+            if case .success(let results) = result {
+                for job in PostgresRecords.jobs(results[0], now: now) {
+                    for waiter in waiters.removeValue(forKey: job.id) ?? [] {
+                        loop.cancel(waiter.timer)
+                        waiter.exchange.respond(waiter.answer(job))
+                    }
+                }
+            }
+            waitersAnsweredForShutdown = true
+            loop.cancel(shutdownLookupTimer)
+            supervisor.finishShutdownIfIdle()
+        }
+        return false
     }
 
     func remove(_ waiter: Waiter, id: String) {

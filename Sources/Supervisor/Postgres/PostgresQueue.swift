@@ -59,8 +59,14 @@ final class PostgresQueue {
     var paused = false
     /// Queued jobs cluster-wide, refreshed every second (`queue_size` is checked against it).
     var approximateQueued = 0
+    /// Jobs this node created since that count (added to it until the next count).
     var accepted = 0
     var pendingInserts: [(spec: JobSpec, done: (Result<(Job, Bool), EnqueueFailure>) -> Void)] = []
+    /// The long-polls were answered for a shutdown (or that lookup gave up); its deadline while it runs.
+    var waitersAnsweredForShutdown = false
+    var shutdownLookupTimer: TimerID?
+    /// Enqueues that found the queue full while inserts were unanswered (see `enqueue`).
+    var waitingForCapacity: [(spec: JobSpec, done: (Result<(Job, Bool), EnqueueFailure>) -> Void)] = []
     var insertFlushScheduled = false
     /// Insert segments sent and not yet answered. Capped, so that under load the requests arriving while the
     /// database commits one batch wait for the next: batches grow with the load and commits stay few.
@@ -160,6 +166,7 @@ final class PostgresQueue {
         loop.cancel(pollTimer)
         loop.cancel(claimTimer)
         loop.cancel(notifyTimer)
+        loop.cancel(shutdownLookupTimer)
         for (_, list) in waiters {
             for waiter in list {
                 loop.cancel(waiter.timer)
@@ -167,6 +174,8 @@ final class PostgresQueue {
             }
         }
         waiters = [:]
+        for (_, done) in waitingForCapacity { done(.failure(.unavailable("shutting down"))) }
+        waitingForCapacity = []
         session.close()
     }
 
