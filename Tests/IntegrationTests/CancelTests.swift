@@ -3,7 +3,7 @@ import Glibc
 import Testing
 
 /// `DELETE /jobs/{id}` for queued, running, finished and unknown jobs.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct CancelTests {
     @Test(arguments: Backend.allCases) func cancelingAQueuedJobMeansItNeverRuns(on backend: Backend) async throws {
         guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1]) else { return }

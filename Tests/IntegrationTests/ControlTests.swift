@@ -4,7 +4,7 @@ import Testing
 
 /// Time and control: scheduled jobs, per-job timeouts, priorities, batch enqueue, retry, pause, schedules and
 /// paging through the job list; all of it journaled.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct ControlTests {
     private func post(_ prefork: PreforkProcess, _ path: String, _ object: Any) throws -> HTTPResponse {
         let body = try JSONSerialization.data(withJSONObject: object)

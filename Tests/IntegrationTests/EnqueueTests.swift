@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// `POST /enqueue`, `GET /jobs` and the HTTP API's error answers, against a real supervisor.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct EnqueueTests {
     @Test(arguments: Backend.allCases) func okJobRunsOnceAndIsDone(on backend: Backend) async throws {
         guard let prefork = try await PreforkProcess.start(backend) else { return }

@@ -28,12 +28,18 @@ struct JournalTests {
         #expect(finished.string("state") == "done")
         #expect(finished.int("attempts") == 1)
         // The interrupted job is queued again (first in line: FIFO by acceptance) and keeps its attempt count.
-        // Checked before waiting for the others, which run only after it on the single worker.
+        // Checked before waiting for the others, which run only after it on the single worker. A machine too
+        // busy to look in time may find its second attempt already done: the history shows the same.
         let resumed = try await second.waitForJob("running-at-kill", "requeued after the restart") {
-            ["queued", "running"].contains($0.string("state") ?? "")
+            ["queued", "running"].contains($0.string("state") ?? "") || $0.string("state") == "done"
         }
         #expect((resumed.int("attempts") ?? 0) >= 1)
-        #expect(try second.request("DELETE", "/jobs/running-at-kill").status == 200)
+        if resumed.string("state") == "done" {
+            #expect(resumed.objects("history")?.first?.string("outcome") == "interrupted")
+            #expect(resumed.int("attempts") == 2)
+        } else {
+            #expect(try second.request("DELETE", "/jobs/running-at-kill").status == 200)
+        }
         for id in ids { try await second.waitForJob(id, state: "done") }
     }
 

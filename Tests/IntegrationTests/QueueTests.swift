@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// The bounded queue: back-pressure with 503 and Retry-After.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct QueueTests {
     @Test(arguments: Backend.allCases) func fullQueueAnswers503WithRetryAfter(on backend: Backend) async throws {
         guard let prefork = try await PreforkProcess.start(backend, config: ["workers": 1, "queue_size": 2, "job_timeout_ms": 10000]) else { return }

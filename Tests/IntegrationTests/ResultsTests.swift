@@ -4,7 +4,7 @@ import Testing
 
 /// Waiting for a job (long-poll), and everything a job produced: binary-safe results, the truncation flag, each
 /// attempt's history with stderr, and the payload in the full record.
-@Suite(.timeLimit(.minutes(2)))
+@Suite(.serialized, .timeLimit(.minutes(2)))
 struct ResultsTests {
     // MARK: Long-poll
 

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Failed attempts, retries with backoff, and final failure.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.serialized, .timeLimit(.minutes(1)))
 struct RetryTests {
     @Test(arguments: Backend.allCases) func failingJobIsRetriedThenFails(on backend: Backend) async throws {
         guard let prefork = try await PreforkProcess.start(backend) else { return }
