@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 
 /// Where a test's supervisor keeps its jobs. The HTTP API's tests run against both: the same requests must
 /// get the same answers from the embedded journal and from PostgreSQL.
@@ -23,8 +24,6 @@ enum Backend: String, CaseIterable, CustomTestStringConvertible, Sendable {
         }
     }
 }
-
-import Testing
 
 extension PreforkProcess {
     /// A supervisor on `backend`, ready to answer job routes (a PostgreSQL node connected and registered); nil
