@@ -31,17 +31,24 @@ final class JobWaiters {
         for id: String, exchange: HTTPExchange, milliseconds: Int, current: @escaping () -> Job?,
         answer: @escaping (Job) -> HTTPResponse
     ) {
+        wait(for: id, exchange: exchange, milliseconds: milliseconds, answer: answer) { exchange in
+            exchange.respond(Self.reply(current(), id: id, answer: answer))
+        }
+    }
+
+    /// Holds `exchange` until job `id` finishes (then `answer` builds the reply from the final record) or
+    /// `milliseconds` pass (then `atDeadline` answers it, for a record it may first have to fetch).
+    func wait(
+        for id: String, exchange: HTTPExchange, milliseconds: Int, answer: @escaping (Job) -> HTTPResponse,
+        atDeadline: @escaping (HTTPExchange) -> Void
+    ) {
         let waiter = Waiter(exchange: exchange, answer: answer)
         waiting[id, default: []].append(waiter)
         count += 1
         waiter.timer = loop.schedule(after: Milliseconds(milliseconds)) { [unowned self, waiter] in
             waiter.timer = nil
             remove(waiter, id: id)
-            if let job = current() {
-                waiter.exchange.respond(waiter.answer(job))
-            } else {
-                waiter.exchange.respond(.error(404, "job \(id) is gone (dropped by retention)"))
-            }
+            atDeadline(waiter.exchange)
         }
         exchange.onClose = { [unowned self, unowned waiter] in
             loop.cancel(waiter.timer)
@@ -50,9 +57,21 @@ final class JobWaiters {
         }
     }
 
+    /// The ids of the jobs waited on.
+    var jobIDs: [String] { Array(waiting.keys) }
+
+    /// Whether a request waits on job `id`.
+    func isWaiting(for id: String) -> Bool { waiting[id] != nil }
+
     /// A job changed: answers its waiters if it reached a final state.
     func jobChanged(_ job: Job) {
-        guard job.state.isFinished, let waiters = waiting.removeValue(forKey: job.id) else { return }
+        guard job.state.isFinished else { return }
+        answer(job)
+    }
+
+    /// Answers the waiters of `job` now with this record, whatever its state.
+    func answer(_ job: Job) {
+        guard let waiters = waiting.removeValue(forKey: job.id) else { return }
         count -= waiters.count
         for waiter in waiters {
             loop.cancel(waiter.timer)
@@ -70,13 +89,27 @@ final class JobWaiters {
             for waiter in waiters {
                 loop.cancel(waiter.timer)
                 waiter.timer = nil
-                if let job = current(id) {
-                    waiter.exchange.respond(waiter.answer(job))
-                } else {
-                    waiter.exchange.respond(.error(404, "job \(id) is gone (dropped by retention)"))
-                }
+                waiter.exchange.respond(Self.reply(current(id), id: id, answer: waiter.answer))
             }
         }
+    }
+
+    /// Answers every waiter now with `response` (shutdown, when no record can be had).
+    func answerAll(with response: HTTPResponse) {
+        let all = waiting
+        waiting = [:]
+        count = 0
+        for waiter in all.values.joined() {
+            loop.cancel(waiter.timer)
+            waiter.timer = nil
+            waiter.exchange.respond(response)
+        }
+    }
+
+    /// The reply for a job as it stands: `answer`'s, or 404 when it is gone.
+    private static func reply(_ job: Job?, id: String, answer: (Job) -> HTTPResponse) -> HTTPResponse {
+        guard let job else { return .error(404, "job \(id) is gone (dropped by retention)") }
+        return answer(job)
     }
 
     private func remove(_ waiter: Waiter, id: String) {

@@ -188,7 +188,7 @@ extension PostgresQueue {
                 }
             }
         case PostgresSchema.finishedChannel:
-            let ids = notification.payload.split(separator: "\n").map(String.init).filter { waiters[$0] != nil }
+            let ids = notification.payload.split(separator: "\n").map(String.init).filter { waiters.isWaiting(for: $0) }
             if !ids.isEmpty { lookUpWaited(ids) }
         default:
             break

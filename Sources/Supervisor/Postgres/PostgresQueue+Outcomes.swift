@@ -124,7 +124,7 @@ extension PostgresQueue {
                             ["id": .string(item.id), "attempt": .int(item.attempt), "epoch": .int(item.epoch)])
                     }
                     let done = items.filter { applied.contains($0.id) && $0.state.isFinished }.map(\.id)
-                    if !done.isEmpty { lookUpWaited(done.filter { waiters[$0] != nil }) }
+                    if !done.isEmpty { lookUpWaited(done.filter { waiters.isWaiting(for: $0) }) }
                 }
                 supervisor.finishShutdownIfIdle()
             }

@@ -182,22 +182,14 @@ extension PostgresQueue {
     /// Holds `exchange` until job `id` finishes (a completion here, or one announced by another node) or
     /// `milliseconds` pass; then answers with the record as the database has it.
     func wait(for id: String, exchange: HTTPExchange, milliseconds: Int, answer: @escaping (Job) -> HTTPResponse) {
-        let waiter = Waiter(exchange: exchange, answer: answer)
-        waiters[id, default: []].append(waiter)
-        waiter.timer = loop.schedule(after: Milliseconds(milliseconds)) { [unowned self, waiter] in
-            waiter.timer = nil
-            remove(waiter, id: id)
+        waiters.wait(for: id, exchange: exchange, milliseconds: milliseconds, answer: answer) { [unowned self] exchange in
             lookUp(id) { found in
                 switch found {
-                case .success(let job?): waiter.exchange.respond(waiter.answer(job))
-                case .success(nil): waiter.exchange.respond(.error(404, "no job with id \(id)"))
-                case .failure(let failure): waiter.exchange.respond(Self.response(failure))
+                case .success(let job?): exchange.respond(answer(job))
+                case .success(nil): exchange.respond(.error(404, "no job with id \(id)"))
+                case .failure(let failure): exchange.respond(Self.response(failure))
                 }
             }
-        }
-        exchange.onClose = { [unowned self, unowned waiter] in
-            loop.cancel(waiter.timer)
-            remove(waiter, id: id)
         }
     }
 
@@ -205,21 +197,16 @@ extension PostgresQueue {
     /// node's last outcomes), as the journal backend answers them from its store. Returns true once done; the
     /// lookup gets a second, after which what is left is answered 503 by `close`.
     func answerWaitersBeforeClosing() -> Bool {
-        if waitersAnsweredForShutdown || waiters.isEmpty || !isReady { return true }
+        if waitersAnsweredForShutdown || waiters.count == 0 || !isReady { return true }
         guard shutdownLookupTimer == nil else { return false }
         shutdownLookupTimer = loop.schedule(after: 1000) { [unowned self] in
             waitersAnsweredForShutdown = true
             supervisor.finishShutdownIfIdle()
         }
-        session.run([Self.selectJobs(PostgresArray.literal(Array(waiters.keys)))]) { [unowned self] result in
+        session.run([Self.selectJobs(PostgresArray.literal(waiters.jobIDs))]) { [unowned self] result in
             guard !waitersAnsweredForShutdown else { return }
             if case .success(let results) = result {
-                for job in PostgresRecords.jobs(results[0], now: now) {
-                    for waiter in waiters.removeValue(forKey: job.id) ?? [] {
-                        loop.cancel(waiter.timer)
-                        waiter.exchange.respond(waiter.answer(job))
-                    }
-                }
+                for job in PostgresRecords.jobs(results[0], now: now) { waiters.answer(job) }
             }
             waitersAnsweredForShutdown = true
             loop.cancel(shutdownLookupTimer)
@@ -228,24 +215,12 @@ extension PostgresQueue {
         return false
     }
 
-    func remove(_ waiter: Waiter, id: String) {
-        guard var list = waiters[id], let index = list.firstIndex(where: { $0 === waiter }) else { return }
-        list.remove(at: index)
-        waiters[id] = list.isEmpty ? nil : list
-    }
-
     /// Jobs that may have finished: answer their waiters if they did.
     func lookUpWaited(_ ids: [String]) {
         guard !ids.isEmpty, isReady else { return }
         session.run([Self.selectJobs(PostgresArray.literal(ids))]) { [unowned self] result in
             guard case .success(let results) = result else { return }
-            for job in PostgresRecords.jobs(results[0], now: now) where job.state.isFinished {
-                guard let list = waiters.removeValue(forKey: job.id) else { continue }
-                for waiter in list {
-                    loop.cancel(waiter.timer)
-                    waiter.exchange.respond(waiter.answer(job))
-                }
-            }
+            for job in PostgresRecords.jobs(results[0], now: now) { waiters.jobChanged(job) }
         }
     }
 

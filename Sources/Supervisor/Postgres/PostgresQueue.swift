@@ -93,7 +93,9 @@ final class PostgresQueue {
     var fenceTimer: TimerID?
     var pollTimer: TimerID?
     var claimTimer: TimerID?
-    var waiters: [String: [Waiter]] = [:]
+    /// Long-polls held by this node, answered from the database's records (not the ledger's: a result counts once
+    /// it has committed).
+    let waiters: JobWaiters
     /// Most outcomes kept while the database is unreachable; older ones are dropped (their jobs are rescued).
     static let maximumPendingCompletions = 100_000
     /// Most insert segments in flight: two keep the database busy while the node answers the last batch.
@@ -111,18 +113,9 @@ final class PostgresQueue {
         case unavailable(String)
     }
 
-    final class Waiter {
-        let exchange: HTTPExchange
-        let answer: (Job) -> HTTPResponse
-        var timer: TimerID?
-        init(exchange: HTTPExchange, answer: @escaping (Job) -> HTTPResponse) {
-            self.exchange = exchange
-            self.answer = answer
-        }
-    }
-
     init(supervisor: Supervisor, conninfo: String) {
         self.supervisor = supervisor
+        waiters = JobWaiters(loop: supervisor.loop)
         let config = supervisor.config
         nodeID = config.postgresNodeID ?? "\(Posix.hostname())-\(Process.id)"
         session = PostgresSession(
@@ -167,13 +160,7 @@ final class PostgresQueue {
         loop.cancel(claimTimer)
         loop.cancel(notifyTimer)
         loop.cancel(shutdownLookupTimer)
-        for (_, list) in waiters {
-            for waiter in list {
-                loop.cancel(waiter.timer)
-                waiter.exchange.respond(.error(.unavailable("shutting down", retryAfterSeconds: 5)))
-            }
-        }
-        waiters = [:]
+        waiters.answerAll(with: .error(.unavailable("shutting down", retryAfterSeconds: 5)))
         for (_, done) in waitingForCapacity { done(.failure(.unavailable("shutting down"))) }
         waitingForCapacity = []
         session.close()
