@@ -5,17 +5,10 @@ extension Supervisor {
 
     func enqueueRoute(_ request: HTTPRequest) -> HTTPReply {
         let wait: Int?
-        do throws(HTTPError) {
-            wait = try waitMilliseconds(request)
-        } catch {
-            return .response(.error(error))
-        }
         let body: EnqueueRequest.Body
-        do throws(HTTPError) {
-            body = try EnqueueRequest.parse(body: request.body, rules: enqueueRules)
-        } catch {
-            metrics.jobRejected(.invalid)
-            return .response(.error(error))
+        switch enqueueArguments(request) {
+        case .failure(let error): return .response(.error(error))
+        case .success(let arguments): (wait, body) = arguments
         }
         switch body {
         case .single(let spec):
@@ -35,10 +28,28 @@ extension Supervisor {
                 enqueued(job, status: job.state.isFinished ? 200 : 202)
             }
         case .batch(let items):
-            guard wait == nil else {
-                return .response(.error(400, "wait_ms is not supported for a batch; wait on each job with GET /jobs/{id}"))
-            }
             return .response(batchReply(items))
+        }
+    }
+
+    /// An enqueue's `wait_ms` and body (for both backends), or what is wrong with them; an invalid body counts as
+    /// a rejected job.
+    func enqueueArguments(_ request: HTTPRequest) -> Result<(wait: Int?, body: EnqueueRequest.Body), HTTPError> {
+        do throws(HTTPError) {
+            let wait = try waitMilliseconds(request)
+            let body: EnqueueRequest.Body
+            do throws(HTTPError) {
+                body = try EnqueueRequest.parse(body: request.body, rules: enqueueRules)
+            } catch {
+                metrics.jobRejected(.invalid)
+                throw error
+            }
+            if case .batch = body, wait != nil {
+                throw .badRequest("wait_ms is not supported for a batch; wait on each job with GET /jobs/{id}")
+            }
+            return .success((wait, body))
+        } catch {
+            return .failure(error)
         }
     }
 
@@ -74,40 +85,59 @@ extension Supervisor {
         specs.reserveCapacity(items.count)
         for case .success(let spec) in items { specs.append(spec) }
         var outcomes = enqueueBatch(specs).makeIterator()
+        for case .failure in items { metrics.jobRejected(.invalid) }
+        return batchResults(items) { _, spec in
+            switch outcomes.next()! {
+            case .success(let (job, created)):
+                return .enqueued(job, created: created)
+            case .failure(let refused):
+                metrics.jobRejected(refused.metricsReason)
+                return .refused(refusal(refused, id: spec.id))
+            }
+        }
+    }
+
+    /// What became of one valid item of a batch.
+    enum BatchItemOutcome {
+        /// Its record, and whether this request created it.
+        case enqueued(Job, created: Bool)
+        /// The error response it got.
+        case refused(HTTPResponse)
+    }
+
+    /// `200 {"results": [...]}` for a batch (both backends): per item, in request order, its index and either its
+    /// id, status and record or its error. `outcome` is asked once per valid item, in order: its record and
+    /// whether it was created, or the error response it got.
+    func batchResults(
+        _ items: [Result<JobSpec, HTTPError>], outcome: (_ index: Int, _ spec: JobSpec) -> BatchItemOutcome
+    ) -> HTTPResponse {
         var body: [UInt8] = []
         body.reserveCapacity(items.count * 400)
         body.appendASCII("{\"results\":[")
         for (index, item) in items.enumerated() {
             if index > 0 { body.append(UInt8(ascii: ",")) }
+            body.appendASCII("{\"index\":")
+            body.appendDecimal(index)
             switch item {
             case .failure(let error):
-                metrics.jobRejected(.invalid)
-                body.appendASCII("{\"index\":")
-                body.appendDecimal(index)
                 body.appendASCII(",\"status\":400,\"error\":")
                 body.appendJSONString(error.message)
-                body.append(UInt8(ascii: "}"))
             case .success(let spec):
-                body.appendASCII("{\"index\":")
-                body.appendDecimal(index)
                 body.appendASCII(",\"id\":")
                 body.appendJSONString(spec.id)
-                switch outcomes.next()! {
-                case .success(let (job, created)):
+                switch outcome(index, spec) {
+                case .enqueued(let job, let created):
                     body.appendASCII(created ? ",\"status\":202,\"job\":" : ",\"status\":200,\"job\":")
                     job.appendJSON(to: &body)
-                case .failure(let refused):
-                    metrics.jobRejected(refused.metricsReason)
-                    let response = refusal(refused, id: spec.id)
+                case .refused(let response):
                     body.appendASCII(",\"status\":")
                     body.appendDecimal(response.status)
                     body.appendASCII(",\"error\":")
                     // The error body is {"error":"..."}\n: take its message.
-                    let message = String(decoding: response.body.dropFirst(9).dropLast(2), as: UTF8.self)
-                    body.append(contentsOf: message.utf8)
+                    body.append(contentsOf: response.body.dropFirst(9).dropLast(2))
                 }
-                body.append(UInt8(ascii: "}"))
             }
+            body.append(UInt8(ascii: "}"))
         }
         body.appendASCII("]}\n")
         return .json(200, body)

@@ -107,17 +107,10 @@ extension Supervisor {
 
     private func postgresEnqueue(_ request: HTTPRequest, _ postgres: PostgresQueue) -> HTTPReply {
         let wait: Int?
-        do throws(HTTPError) {
-            wait = try waitMilliseconds(request)
-        } catch {
-            return .response(.error(error))
-        }
         let body: EnqueueRequest.Body
-        do throws(HTTPError) {
-            body = try EnqueueRequest.parse(body: request.body, rules: enqueueRules)
-        } catch {
-            metrics.jobRejected(.invalid)
-            return .response(.error(error))
+        switch enqueueArguments(request) {
+        case .failure(let error): return .response(.error(error))
+        case .success(let arguments): (wait, body) = arguments
         }
         switch body {
         case .single(let spec):
@@ -139,41 +132,18 @@ extension Supervisor {
                 }
             }
         case .batch(let items):
-            if wait != nil { return .response(.error(400, "wait_ms is not supported for a batch")) }
             return deferred { [unowned self] exchange in
                 var outcomes = [Result<(Job, Bool), PostgresQueue.EnqueueFailure>?](repeating: nil, count: items.count)
                 var remaining = items.count
                 func finish() {
-                    var body: [UInt8] = []
-                    body.appendASCII("{\"results\":[")
-                    for (index, item) in items.enumerated() {
-                        if index > 0 { body.append(UInt8(ascii: ",")) }
-                        body.appendASCII("{\"index\":")
-                        body.appendDecimal(index)
-                        switch (item, outcomes[index]) {
-                        case (.failure(let error), _):
-                            body.appendASCII(",\"status\":400,\"error\":")
-                            body.appendJSONString(error.message)
-                        case (.success(let spec), .success(let (job, created))?):
-                            body.appendASCII(",\"id\":")
-                            body.appendJSONString(spec.id)
-                            body.appendASCII(created ? ",\"status\":202,\"job\":" : ",\"status\":200,\"job\":")
-                            job.appendJSON(to: &body)
-                        case (.success(let spec), .failure(let failure)?):
-                            let response = enqueueFailureResponse(failure, id: spec.id)
-                            body.appendASCII(",\"id\":")
-                            body.appendJSONString(spec.id)
-                            body.appendASCII(",\"status\":")
-                            body.appendDecimal(response.status)
-                            body.appendASCII(",\"error\":")
-                            body.append(contentsOf: response.body.dropFirst(9).dropLast(2))
-                        case (.success, nil):
-                            body.appendASCII(",\"status\":500,\"error\":\"no outcome\"")
-                        }
-                        body.append(UInt8(ascii: "}"))
-                    }
-                    body.appendASCII("]}\n")
-                    exchange.respond(.json(200, body))
+                    exchange.respond(
+                        batchResults(items) { [unowned self] index, spec in
+                            switch outcomes[index] {
+                            case .success(let (job, created))?: .enqueued(job, created: created)
+                            case .failure(let failure)?: .refused(enqueueFailureResponse(failure, id: spec.id))
+                            case nil: .refused(.error(500, "no outcome"))
+                            }
+                        })
                 }
                 for (index, item) in items.enumerated() {
                     guard case .success(let spec) = item else {
