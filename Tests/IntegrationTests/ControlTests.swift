@@ -100,10 +100,7 @@ struct ControlTests {
         #expect(results.map { $0.int("index") ?? -1 } == Array(0..<7))
         #expect(results[1].string("error")?.contains("id") == true)
         #expect(results[0].object("job")?.string("state") == "queued")
-        prefork.keepDirectoryOnTeardown()
-        prefork.sendSignal(SIGKILL)
-        _ = try await prefork.waitForExit()
-        let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
+        let again = try await prefork.restart()  // SIGKILL, then a new supervisor on the same data
         defer { again.terminateAndReap() }
         try await again.waitUntilReady(backend)
         for id in ["a", "b", "existing"] { #expect(try again.request("GET", "/jobs/\(id)").status == 200) }
@@ -152,10 +149,7 @@ struct ControlTests {
         #expect(try prefork.request("GET", "/metrics").text.contains("prefork_paused 1"))
         try await Task.sleep(for: .milliseconds(200))  // nothing may start meanwhile
         #expect(try prefork.job("held").string("state") == "queued")
-        prefork.keepDirectoryOnTeardown()
-        prefork.sendSignal(SIGKILL)
-        _ = try await prefork.waitForExit()
-        let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
+        let again = try await prefork.restart()  // SIGKILL, then a new supervisor on the same data
         defer { again.terminateAndReap() }
         try await again.waitUntilReady(backend)
         #expect(try again.request("GET", "/healthz").json().bool("paused") == true)

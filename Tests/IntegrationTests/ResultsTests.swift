@@ -205,12 +205,9 @@ struct ResultsTests {
         guard let prefork = try await PreforkProcess.start(backend, config: ["handler": "exec", "exec": ["command": command]])
         else { return }
         defer { prefork.terminateAndReap() }
-        try prefork.request("POST", "/enqueue", body: #"{"id": "r", "payload_base64": "/wE="}"#)
+        #expect(try prefork.request("POST", "/enqueue", body: #"{"id": "r", "payload_base64": "/wE="}"#).status == 202)
         let before = try await prefork.waitForJob("r", state: "done")
-        prefork.keepDirectoryOnTeardown()
-        prefork.sendSignal(SIGKILL)
-        _ = try await prefork.waitForExit()
-        let again = try await PreforkProcess.start(in: prefork.directory, configPath: prefork.configPath)
+        let again = try await prefork.restart()  // SIGKILL, then a new supervisor on the same data
         defer { again.terminateAndReap() }
         try await again.waitUntilReady(backend)
         let after = try again.job("r")
