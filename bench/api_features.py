@@ -31,7 +31,7 @@ import time
 import urllib.parse
 
 import suite
-from suite import HERE, PROCS, WORK, Prefork, fmt, free_port, log, row, until, wrk
+from suite import HERE, PROCS, WORK, Prefork, fmt, log, row, until, wrk
 
 DURATION = suite.DURATION
 WORKERS = suite.DEFAULT_WORKERS  # 4, the shipped config's
@@ -86,28 +86,6 @@ def machine_idle():
     return values[3] + values[4], sum(values)
 
 
-def start_nginx(template):
-    """suite.start_nginx with another template (bench/<template>); returns (process, port)."""
-    d = os.path.join(WORK, "nginx-" + template.replace(".", "-"))
-    os.makedirs(d)
-    port = free_port()
-    conf = open(os.path.join(HERE, template)).read().replace("@PORT@", str(port)).replace("@DIR@", d)
-    path = os.path.join(d, "nginx.conf")
-    open(path, "w").write(conf)
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    p = subprocess.Popen([nginx, "-c", path, "-p", d, "-e", os.path.join(d, "error.log")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    p.own_group = True
-    PROCS.append(p)
-    for _ in range(500):
-        try:
-            suite.socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return p, port
-        except OSError:
-            time.sleep(0.01)
-    raise RuntimeError("nginx did not start: " + open(os.path.join(d, "error.log")).read())
-
-
 def stop(proc):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -145,7 +123,7 @@ def batches(p, total, mode="plain", arg="", prefix="b", per=BULK_PER_REQUEST, co
 
 def bench_a1():
     log("A1: nginx POST baseline")
-    ng, ng_port = start_nginx("nginx.conf")
+    ng, ng_port = suite.start_nginx("nginx.conf")
     ng_post = wrk(f"http://127.0.0.1:{ng_port}/enqueue", "enqueue.lua")
     stop(ng)
     row("A1", "nginx, 1 worker, `return 202`: POST (baseline, wrk -t2 -c32)",
@@ -220,7 +198,7 @@ def callback_run(receiver_port, secret):
 
 
 def bench_a2():
-    ng, port = start_nginx("nginx-204.conf")
+    ng, port = suite.start_nginx("nginx-204.conf")
     log("A2: baseline, wrk POST with Connection: close to nginx 204")
     base = wrk_close(port)
     runs = {None: [], SECRET: []}
@@ -466,11 +444,7 @@ def main():
         "| # | benchmark | Prefork | baseline | Prefork / baseline | target | met |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines = header + ["| " + " | ".join(r) + " |" for r in suite.ROWS] + [""] + NOTES
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(suite.OUT, "w") as f:
-        f.write(text)
+    suite.write_results(header, NOTES)
 
 
 if __name__ == "__main__":

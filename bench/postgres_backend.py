@@ -715,11 +715,7 @@ def main():
         "| # | benchmark | Prefork | baseline | Prefork / baseline | target | met |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines = header + ["| " + " | ".join(r) + " |" for r in suite.ROWS] + [""] + NOTES
-    text = "\n".join(lines) + "\n"
-    print(text)
-    with open(suite.OUT, "w") as f:
-        f.write(text)
+    suite.write_results(header, NOTES)
 
 
 if __name__ == "__main__":

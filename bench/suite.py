@@ -299,11 +299,12 @@ def free_port():
     return port
 
 
-def start_nginx():
-    d = os.path.join(WORK, "nginx")
+def start_nginx(template="nginx.conf"):
+    """nginx from bench/<template> on a free port, in a directory of its own; returns (process, port)."""
+    d = os.path.join(WORK, "nginx" if template == "nginx.conf" else "nginx-" + template.replace(".", "-"))
     os.makedirs(d)
     port = free_port()
-    conf = open(os.path.join(HERE, "nginx.conf")).read().replace("@PORT@", str(port)).replace("@DIR@", d)
+    conf = open(os.path.join(HERE, template)).read().replace("@PORT@", str(port)).replace("@DIR@", d)
     path = os.path.join(d, "nginx.conf")
     open(path, "w").write(conf)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -557,7 +558,12 @@ def main():
         "| # | benchmark | Prefork | nginx | Prefork / nginx | target | met |",
         "|---|---|---|---|---|---|---|",
     ]
-    lines = header + ["| " + " | ".join(r) + " |" for r in ROWS] + [""] + NOTES
+    write_results(header, NOTES)
+
+
+def write_results(header, notes):
+    """Prints the results page (header lines, the table rows, notes) and writes it to OUT."""
+    lines = header + ["| " + " | ".join(r) + " |" for r in ROWS] + [""] + notes
     text = "\n".join(lines) + "\n"
     print(text)
     with open(OUT, "w") as f:
