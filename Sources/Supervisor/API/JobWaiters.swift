@@ -82,6 +82,15 @@ final class JobWaiters {
 
     /// Answers every waiter now with its job as it stands (shutdown).
     func answerAll(current: (String) -> Job?) {
+        answerAll { id, waiter in Self.reply(current(id), id: id, answer: waiter.answer) }
+    }
+
+    /// Answers every waiter now with `response` (shutdown, when no record can be had).
+    func answerAll(with response: HTTPResponse) {
+        answerAll { _, _ in response }
+    }
+
+    private func answerAll(_ reply: (String, Waiter) -> HTTPResponse) {
         let all = waiting
         waiting = [:]
         count = 0
@@ -89,20 +98,8 @@ final class JobWaiters {
             for waiter in waiters {
                 loop.cancel(waiter.timer)
                 waiter.timer = nil
-                waiter.exchange.respond(Self.reply(current(id), id: id, answer: waiter.answer))
+                waiter.exchange.respond(reply(id, waiter))
             }
-        }
-    }
-
-    /// Answers every waiter now with `response` (shutdown, when no record can be had).
-    func answerAll(with response: HTTPResponse) {
-        let all = waiting
-        waiting = [:]
-        count = 0
-        for waiter in all.values.joined() {
-            loop.cancel(waiter.timer)
-            waiter.timer = nil
-            waiter.exchange.respond(response)
         }
     }
 
