@@ -53,11 +53,11 @@ extension Supervisor {
         }
     }
 
-    /// What an enqueue may contain, from the config and the clock.
+    /// What an enqueue may contain, from the config.
     var enqueueRules: EnqueueRequest.Rules {
         EnqueueRequest.Rules(
             maximumPayloadBytes: config.maxPayloadBytes, allowedCallbackHosts: config.callbacksAllowedHosts ?? [],
-            maximumBatchJobs: config.httpMaxBatchJobs, now: clock.wallMilliseconds())
+            maximumBatchJobs: config.httpMaxBatchJobs)
     }
 
     /// A `202`/`200` with the record and its `Location`.

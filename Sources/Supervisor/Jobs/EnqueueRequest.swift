@@ -20,8 +20,6 @@ struct EnqueueRequest: Equatable {
         var allowedCallbackHosts: [String] = []
         /// `http.max_batch_jobs`.
         var maximumBatchJobs = 1000
-        /// Wall-clock now, for `delay_ms`.
-        var now: Int64 = 0
     }
 
     /// The job of a single-job request.
@@ -127,7 +125,7 @@ struct EnqueueRequest: Equatable {
             spec.runAt = at
         case (nil, _), (.null?, _):
             if let delay = try integer(fields, "delay_ms", in: 0...Int(Self.maximumDelayMilliseconds)) {
-                spec.runAt = rules.now + Int64(delay)
+                spec.delayMilliseconds = Int64(delay)
             }
         case (_?, _):
             throw .badRequest("field run_at must be a string (RFC 3339)")

@@ -158,7 +158,7 @@ struct Job: Equatable, @unchecked Sendable {
         }
     }
 
-    /// A freshly accepted job: queued, runnable now or at `spec.runAt`.
+    /// A freshly accepted job: queued, runnable now or at its run time (`run_at`, or `delay_ms` after `now`).
     init(spec: JobSpec, sequence: UInt64, now: Int64) {
         storage = Storage(
             Fields(
@@ -168,7 +168,7 @@ struct Job: Equatable, @unchecked Sendable {
                 rare: Self.boxed(
                     Rare(
                         timeoutMilliseconds: spec.timeoutMilliseconds, callbackURL: spec.callbackURL,
-                        nextAttemptAt: spec.runAt.flatMap { $0 > now ? $0 : nil }))))
+                        nextAttemptAt: spec.runAt(acceptedAt: now).flatMap { $0 > now ? $0 : nil }))))
     }
 
     /// A freshly accepted job with only the basic fields (tests, and journals of the first format).

@@ -84,10 +84,18 @@ struct JobSpec: Equatable {
     var priority = 0
     /// The job's own timeout in milliseconds (`timeout_ms`); nil uses `job_timeout_ms`.
     var timeoutMilliseconds: Int? = nil
-    /// When it may first run (wall clock, epoch milliseconds; from `run_at` or `delay_ms`); nil: now.
+    /// When it may first run (wall clock, epoch milliseconds; from `run_at`); nil: now, or after `delayMilliseconds`.
     var runAt: Int64? = nil
+    /// `delay_ms`: how long after its acceptance it may first run. It counts from when the record is created, not
+    /// from when the request was read, so the backend's own queueing cannot shorten it.
+    var delayMilliseconds: Int64? = nil
     /// Where the finished record is POSTed (`callback_url`).
     var callbackURL: String? = nil
+
+    /// When a job accepted at `acceptedAt` may first run: `runAt`, or `acceptedAt` plus the delay; nil: at once.
+    func runAt(acceptedAt: Int64) -> Int64? {
+        runAt ?? delayMilliseconds.map { acceptedAt + $0 }
+    }
 }
 
 /// How one attempt ended: the `outcome` label of `prefork_attempts_total`.

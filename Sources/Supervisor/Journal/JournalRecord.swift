@@ -122,7 +122,7 @@ enum JournalRecord {
             sink.integer(.at, at)
             if spec.priority != 0 { sink.integer(.priority, UInt8(spec.priority)) }
             if let timeout = spec.timeoutMilliseconds { sink.integer(.timeoutMilliseconds, UInt32(timeout)) }
-            if let runAt = spec.runAt { sink.integer(.runAt, runAt) }
+            if let runAt = spec.runAt(acceptedAt: at) { sink.integer(.runAt, runAt) }  // a delay, as the time it names
             if let url = spec.callbackURL { sink.string(.callbackURL, url) }
         case .started(let id, let attempt, let workerPID, let at):
             sink.kind(.started)

@@ -63,7 +63,7 @@ extension PostgresQueue {
             .text(ids), .text(PostgresArray.byteaLiteral(specs.map(\.payload.bytes))),
             .text(PostgresArray.literal(specs.map(\.priority))), .text(PostgresArray.literal(specs.map(\.maxRetries))),
             .text(PostgresArray.literal(specs.map { $0.timeoutMilliseconds.map(String.init) })),
-            .text(PostgresArray.literal(specs.map { max($0.runAt ?? at, at) })),
+            .text(PostgresArray.literal(specs.map { max($0.runAt(acceptedAt: at) ?? at, at) })),
             .text(PostgresArray.literal(specs.map(\.callbackURL))), .int(at),
         ]
         queuedNotify.note()
@@ -108,7 +108,8 @@ extension PostgresQueue {
                 supervisor.logger.debug("postgres_inserted", ["jobs": .int(inserted.count), "batch": .int(batch.count)])
                 if !inserted.isEmpty { claimSoon() }
                 // A job created here for later wakes a claim at its time (other nodes find it by their poll).
-                let later = batch.compactMap { inserted.contains($0.spec.id) ? $0.spec.runAt : nil }.filter { $0 > at }
+                let later = batch.compactMap { inserted.contains($0.spec.id) ? $0.spec.runAt(acceptedAt: at) : nil }
+                    .filter { $0 > at }
                 if let first = later.min() {
                     _ = loop.schedule(after: max(0, first - now)) { [unowned self] in claimSoon() }
                 }

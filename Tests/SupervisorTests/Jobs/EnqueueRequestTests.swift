@@ -146,6 +146,20 @@ import Testing
         }
     }
 
+    /// `delay_ms` stays a delay until the job is accepted, so it counts from the record's `created_at`, however
+    /// long the backend takes to create it; `run_at` is a time.
+    @Test func delayIsKeptAsADelayAndRunAtAsATime() throws {
+        let delayed = try parse(#"{"id": "a", "payload": "p", "delay_ms": 200}"#).spec
+        #expect(delayed.runAt == nil)
+        #expect(delayed.delayMilliseconds == 200)
+        #expect(delayed.runAt(acceptedAt: 1_000) == 1_200)
+        let timed = try parse(#"{"id": "a", "payload": "p", "run_at": "2001-09-09T01:46:40Z"}"#).spec
+        #expect(timed.runAt == 1_000_000_000_000)
+        #expect(timed.delayMilliseconds == nil)
+        #expect(timed.runAt(acceptedAt: 5) == 1_000_000_000_000)
+        #expect(try parse(#"{"id": "a", "payload": "p"}"#).spec.runAt(acceptedAt: 5) == nil)
+    }
+
     /// C1 controls are the two-byte sequences C2 80 to C2 9F; C2 A0 (no-break space) and other
     /// non-ASCII text are allowed.
     @Test(arguments: [

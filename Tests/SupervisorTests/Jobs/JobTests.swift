@@ -66,6 +66,17 @@ extension Job {
         #expect(job.sequence == 7)
     }
 
+    @Test func aDelayCountsFromAcceptanceAndARunAtInThePastRunsAtOnce() {
+        var spec = JobSpec(id: "a", payload: "p", maxRetries: 0)
+        spec.delayMilliseconds = 200
+        #expect(Job(spec: spec, sequence: 1, now: 1_000).nextAttemptAt == 1_200)
+        spec.delayMilliseconds = nil
+        spec.runAt = 999
+        #expect(Job(spec: spec, sequence: 1, now: 1_000).nextAttemptAt == nil)
+        spec.runAt = 1_001
+        #expect(Job(spec: spec, sequence: 1, now: 1_000).nextAttemptAt == 1_001)
+    }
+
     @Test func startMovesQueuedToRunningAndCountsAttempt() throws {
         var job = makeJob()
         try job.start(now: 200)

@@ -97,6 +97,22 @@ import Testing
         #expect(Set(states) == Set(JobState.allCases))
     }
 
+    /// A delayed job is journaled with the time its delay names from the acceptance, so a replay starts it then.
+    @Test func aDelayIsJournaledAsTheTimeItNames() throws {
+        var spec = JobSpec(id: "later", payload: "p", maxRetries: 0)
+        spec.delayMilliseconds = 200
+        var bytes: [UInt8] = []
+        JobEvent.accepted(spec, sequence: 1, at: 1_000).encode(into: &bytes)
+        let (decoded, _) = try JournalRecord.decode(bytes, at: 0)
+        guard case .accepted(let replayed, _, let at) = decoded else {
+            Issue.record("decoded \(decoded)")
+            return
+        }
+        #expect(at == 1_000)
+        #expect(replayed.runAt == 1_200)
+        #expect(replayed.delayMilliseconds == nil)
+    }
+
     @Test func streamOfAllRecordsDecodesInOrder() {
         let bytes = encoded(JournalRecordTests.samples)
         let (records, error) = decodeStream(bytes)
