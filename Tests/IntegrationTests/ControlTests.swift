@@ -32,7 +32,8 @@ struct ControlTests {
         let started = done.objects("history")?.first?.string("started_at")
         let waited = try milliseconds(from: done.string("created_at"), to: started)
         #expect(waited >= 199.5, "started \(waited) ms after acceptance")  // whole milliseconds, read as doubles
-        #expect(waited < 250, "started \(waited) ms after acceptance")
+        // Soon after: woken at its time, not by the next 1 s poll; the margin is for a loaded machine.
+        #expect(waited < 500, "started \(waited) ms after acceptance")
     }
 
     @Test(arguments: Backend.allCases) func runAtInThePastRunsAtOnceAndBadTimesAreRefused(on backend: Backend) async throws {
