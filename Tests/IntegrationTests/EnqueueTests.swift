@@ -43,6 +43,27 @@ struct EnqueueTests {
         #expect(record.int("attempts") == 1)
     }
 
+    /// A resubmission of a running job answers its record as it stands, with the progress it reported; with
+    /// `wait_ms=0` the wait ran out before the job finished, so it is a `202`, as for a new job.
+    @Test(arguments: Backend.allCases) func resubmittingARunningJobAnswersItsRecordAndProgress(on backend: Backend) async throws {
+        guard let prefork = try await PreforkProcess.start(backend, config: ["job_timeout_ms": 60_000]) else { return }
+        defer { prefork.terminateAndReap() }
+        let body = PreforkProcess.enqueueBody(id: "long", payload: "@progress 100 300")
+        #expect(try prefork.request("POST", "/enqueue", body: body).status == 202)
+        try await prefork.waitForJob("long", "progress reported", timeout: .seconds(10)) {
+            $0.object("progress")?.int("percent") != nil
+        }
+        for (query, status) in [("", 200), ("?wait_ms=0", 202)] {
+            let again = try prefork.request("POST", "/enqueue" + query, body: body)
+            #expect(again.status == status, "POST /enqueue\(query)")
+            #expect(again.header("Location") == "/jobs/long")
+            let record = try again.json()
+            #expect(record.string("state") == "running", "POST /enqueue\(query)")
+            #expect(record.object("progress")?.int("percent") != nil, "POST /enqueue\(query): \(record)")
+        }
+        #expect(try prefork.request("DELETE", "/jobs/long").status == 200)
+    }
+
     @Test(arguments: Backend.allCases) func sameIdWithDifferentContentConflicts(on backend: Backend) async throws {
         guard let prefork = try await PreforkProcess.start(backend) else { return }
         defer { prefork.terminateAndReap() }

@@ -60,8 +60,8 @@ extension Supervisor {
             maximumBatchJobs: config.httpMaxBatchJobs)
     }
 
-    /// A `202`/`200` with the record and its `Location`.
-    private func enqueued(_ job: Job, status: Int) -> HTTPResponse {
+    /// A `202`/`200` with the record (and the progress of a job running here) and its `Location`.
+    func enqueued(_ job: Job, status: Int) -> HTTPResponse {
         HTTPResponse.json(status, job.jsonBody(progress: ledger.progress[job.id]))
             .withHeader("Location", "/jobs/" + HTTPRequest.percentEncode(pathSegment: job.id))
     }

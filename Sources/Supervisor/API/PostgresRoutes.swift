@@ -118,13 +118,13 @@ extension Supervisor {
                 postgres.enqueue(spec) { [unowned self] result in
                     switch result {
                     case .success(let (job, created)):
-                        let location = "/jobs/" + HTTPRequest.percentEncode(pathSegment: job.id)
-                        guard let wait, wait > 0, !job.state.isFinished else {
-                            return exchange.respond(
-                                .json(created ? 202 : 200, job.jsonBody).withHeader("Location", location))
+                        // As the journal answers: without a wait, new or not; with one, finished or not.
+                        guard let wait else { return exchange.respond(enqueued(job, status: created ? 202 : 200)) }
+                        guard wait > 0, !job.state.isFinished else {
+                            return exchange.respond(enqueued(job, status: job.state.isFinished ? 200 : 202))
                         }
-                        postgres.wait(for: job.id, exchange: exchange, milliseconds: wait) { job in
-                            .json(job.state.isFinished ? 200 : 202, job.jsonBody).withHeader("Location", location)
+                        postgres.wait(for: job.id, exchange: exchange, milliseconds: wait) { [unowned self] job in
+                            enqueued(job, status: job.state.isFinished ? 200 : 202)
                         }
                     case .failure(let failure):
                         exchange.respond(enqueueFailureResponse(failure, id: spec.id))
