@@ -76,7 +76,10 @@ struct CallbackTests {
         defer { prefork.terminateAndReap() }
         let port = receiver.port
         #expect(try enqueue(prefork, id: "j", payload: "@ok", url: "http://127.0.0.1:\(port)/").status == 202)
-        try await prefork.waitForJob("j", "a failed delivery attempt") { $0.object("callback")?.int("attempts") == 1 }
+        // On a loaded machine the poll may first see a later failed attempt: count from what it saw.
+        let failed = try await prefork.waitForJob("j", "a failed delivery attempt") {
+            ($0.object("callback")?.int("attempts") ?? 0) >= 1
+        }.object("callback")?.int("attempts") ?? 0
         prefork.keepDirectoryOnTeardown()
         prefork.sendSignal(SIGKILL)
         _ = try await prefork.waitForExit()
@@ -88,7 +91,9 @@ struct CallbackTests {
         let record = try await again.waitForJob("j", "callback delivered after the restart", timeout: .seconds(10)) {
             $0.object("callback")?.string("state") == "delivered"
         }
-        #expect(record.object("callback")?.int("attempts") == 2)
+        // The failed attempts journaled before the kill count: the delivery is at least the next one (one more
+        // may have failed between the poll and the kill), and the receiver got it once.
+        #expect((record.object("callback")?.int("attempts") ?? 0) >= failed + 1)
         #expect(revived.requests.count == 1)
     }
 

@@ -52,12 +52,16 @@ struct ContainerTests {
             ])
         #expect(compilers.stdout.isEmpty, "a compiler in the image: \(compilers.stdout)")
 
-        // Jobs of a fixed 1.5 s, so one is surely running when the container is stopped. The config is mounted
-        // and named on the command line; the image's environment still sets listen and data_dir.
+        // Jobs of a fixed 1.5 s; the one running when the container is stopped sleeps 6 s (a directive), so it is
+        // surely still running when podman's SIGTERM arrives on a loaded machine. The config is mounted and named
+        // on the command line; the image's environment still sets listen and data_dir.
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let config = try directory.writeJSON(
-            ["simulate": ["min_ms": 1500, "max_ms": 1500, "fail_rate": 0], "shutdown_timeout_ms": 20000],
+            [
+                "simulate": ["min_ms": 1500, "max_ms": 1500, "fail_rate": 0, "directives": true],
+                "shutdown_timeout_ms": 20000,
+            ],
             to: "container.json")
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: directory.path)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: config)
@@ -90,13 +94,13 @@ struct ContainerTests {
         // Stop with a job running: the drain lets it finish, reaps the workers and exits 0, well before the
         // stop timeout would SIGKILL anything.
         let inFlight = try HTTPClient.request(
-            port: port, "POST", "/enqueue", body: #"{"id":"in-flight","payload":"b"}"#)
+            port: port, "POST", "/enqueue", body: #"{"id":"in-flight","payload":"@sleep 6000"}"#)
         #expect(inFlight.status == 202, "\(inFlight)")
         try await waitForJob("in-flight", port: port, state: "running")
         let start = ContinuousClock.now
         try await Podman.checked(["stop", "--time", "\(stopTimeoutSeconds)", name], timeout: .seconds(90))
         let stopTook = elapsed(since: start)
-        print("podman stop (draining a 1.5 s job) took \(stopTook)")
+        print("podman stop (draining a 6 s job) took \(stopTook)")
         #expect(stopTook < .seconds(stopTimeoutSeconds / 2), "the drain took \(stopTook) of \(stopTimeoutSeconds) s")
         #expect(try await Podman.checked(["inspect", "--format", "{{.State.ExitCode}}", name]) == "0")
         let lines = try await logEvents(name)
