@@ -31,7 +31,7 @@ import time
 import urllib.parse
 
 import suite
-from suite import HERE, PROCS, WORK, Prefork, fmt, log, row, until, wrk
+from suite import HERE, PROCS, WORK, Prefork, fmt, loadavg, log, row, until, wrk
 
 DURATION = suite.DURATION
 WORKERS = suite.DEFAULT_WORKERS  # 4, the shipped config's
@@ -55,11 +55,6 @@ def metric(p, key, default=0.0):
 
 def accepted(p):
     return int(metric(p, "prefork_jobs_accepted_total"))
-
-
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
 
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -434,13 +429,10 @@ def main():
     if "a4" in only:
         bench_a4()
     load_after = loadavg()
-    busy = max(float(load_before.split()[0]), float(load_after.split()[0])) > 1
     header = [
         "# Prefork benchmark results: API features", "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc {os.cpu_count()}, kernel {os.uname().release}; "
-        f"HTTP load `wrk -t2 -c32 -d{DURATION}s --latency` unless a row says otherwise; load average before / after: "
-        f"{load_before} / {load_after}; took {time.time() - started:.0f} s."
-        + (" **Taken while other work ran on the machine** (1-minute load average above 1)." if busy else ""), "",
+        suite.conditions(f"; HTTP load `wrk -t2 -c32 -d{DURATION}s --latency` unless a row says otherwise",
+                         load_before, load_after, started), "",
         "| # | benchmark | Prefork | baseline | Prefork / baseline | target | met |",
         "|---|---|---|---|---|---|---|",
     ]

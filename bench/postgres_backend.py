@@ -46,8 +46,8 @@ import sys
 import time
 
 import suite
-from api_features import cpu_seconds, loadavg, machine_idle, perf_summary
-from suite import HERE, PROCS, Prefork, fmt, log, row, until
+from api_features import cpu_seconds, machine_idle, perf_summary
+from suite import HERE, PROCS, Prefork, fmt, loadavg, log, row, until
 
 DURATION = suite.DURATION
 WORKERS = suite.DEFAULT_WORKERS  # 4, the shipped config's
@@ -703,14 +703,11 @@ def main():
         report_g4(fast, one)
     if fresh:
         report_g5(fresh)
-    busy = max(float(load_before.split()[0]), float(load_after.split()[0])) > 1
     header = [
         "# Prefork benchmark results: PostgreSQL backend", "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc {os.cpu_count()}, kernel {os.uname().release}, "
-        f"PostgreSQL {cluster.version} on the same machine (`scripts/test-postgres start --durable`, Unix socket); "
-        f"HTTP load `wrk -d{DURATION}s --latency` with enqueue.lua; load average before / after: {load_before} / "
-        f"{load_after}; took {time.time() - started:.0f} s."
-        + (" **Taken while other work ran on the machine** (1-minute load average above 1)." if busy else ""),
+        suite.conditions(
+            f", PostgreSQL {cluster.version} on the same machine (`scripts/test-postgres start --durable`, Unix "
+            f"socket); HTTP load `wrk -d{DURATION}s --latency` with enqueue.lua", load_before, load_after, started),
         "Ratios to the ceiling use the higher of its two measurements (before and after the Prefork runs).", "",
         "| # | benchmark | Prefork | baseline | Prefork / baseline | target | met |",
         "|---|---|---|---|---|---|---|",

@@ -25,7 +25,7 @@ import tempfile
 import time
 
 import suite
-from suite import HERE, PROCS, WORK, Prefork, fmt, free_port, load3, log, pct, row, until
+from suite import HERE, PROCS, WORK, Prefork, fmt, free_port, load3, loadavg, log, pct, row, until
 
 # Python's defaults for every process started here (supervisor, workers, Celery, submitters): a shell that sets
 # PYTHONDONTWRITEBYTECODE makes every worker compile the SDK from source at start (~7 ms more to ready).
@@ -502,11 +502,6 @@ def bench_p3(kills=100):
 
 # ---------------------------------------------------------------- main
 
-def loadavg():
-    with open("/proc/loadavg") as f:
-        return " ".join(f.read().split()[:3])
-
-
 def main():
     started = time.time()
     load_before = loadavg()
@@ -519,12 +514,10 @@ def main():
     load_after = loadavg()
     header = [
         "# Prefork benchmark results: Python workers", "",
-        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc {os.cpu_count()}, kernel {os.uname().release}, "
-        f"`{PY}` {sys.version.split()[0] if PY == sys.executable else subprocess.run([PY, '-V'], capture_output=True, text=True).stdout.split()[-1]}; "
-        f"HTTP load `wrk -t2 -c32 -d{DURATION}s` with enqueue.lua, {THREADS}-thread submitters for {DURATION} s; "
-        f"load average before / after: {load_before} / {load_after}; took {time.time() - started:.0f} s."
-        + (" **Taken while other work ran on the machine** (1-minute load average above 1)."
-           if max(float(load_before.split()[0]), float(load_after.split()[0])) > 1 else ""), "",
+        suite.conditions(
+            f", `{PY}` {sys.version.split()[0] if PY == sys.executable else subprocess.run([PY, '-V'], capture_output=True, text=True).stdout.split()[-1]}; "
+            f"HTTP load `wrk -t2 -c32 -d{DURATION}s` with enqueue.lua, {THREADS}-thread submitters for {DURATION} s",
+            load_before, load_after, started), "",
         "| # | benchmark | Prefork | baseline | Prefork / baseline | target | met |",
         "|---|---|---|---|---|---|---|",
     ]

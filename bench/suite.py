@@ -561,6 +561,22 @@ def main():
     write_results(header, NOTES)
 
 
+def loadavg():
+    """The 1, 5 and 15-minute load averages, as /proc/loadavg gives them."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def conditions(setup, load_before, load_after, started):
+    """A results page's line on how it was taken: the date, CPUs and kernel, then `setup` (what ran, with its
+    leading separator), the load average before and after, how long it took, and a warning when the machine
+    was busy with other work (a 1-minute load average above 1)."""
+    busy = max(float(load_before.split()[0]), float(load_after.split()[0])) > 1
+    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, nproc {os.cpu_count()}, kernel {os.uname().release}"
+            f"{setup}; load average before / after: {load_before} / {load_after}; took {time.time() - started:.0f} s."
+            + (" **Taken while other work ran on the machine** (1-minute load average above 1)." if busy else ""))
+
+
 def write_results(header, notes):
     """Prints the results page (header lines, the table rows, notes) and writes it to OUT."""
     lines = header + ["| " + " | ".join(r) + " |" for r in ROWS] + [""] + notes
